@@ -1,0 +1,93 @@
+/*
+ * api.h: the management API (/api/v1/ and the FC 2016-08-15 management
+ * paths) over the store and the code store.
+ *
+ * OVERALL DESIGN
+ * The gateway authenticates a management request on the loop, then runs
+ * nb_api_execute on a worker thread: it may block on SQLite and on
+ * unpacking code.  It returns the HTTP answer and the list of functions
+ * whose in-memory view changed, each as a full "snapshot"; the gateway
+ * applies those on the loop, so the hot path never reads the store.
+ *
+ * Snapshot (one per function; the same shape nb_api_snapshot_all returns):
+ *   {"service":  {"serviceName", "description", "internetAccess", ...},
+ *    "function": {"functionName", "runtime", "handler", "initializer",
+ *                 "initializationTimeout", "memorySize", "timeout",
+ *                 "instanceConcurrency", "environmentVariables": {...},
+ *                 "codeChecksum": "<sha256 hex>", "codeSize",
+ *                 "codeDir": "<host path of the unpacked tree>",
+ *                 "lastModifiedTime", ...},
+ *    "triggers": [{"triggerName", "triggerType", "qualifier",
+ *                  "triggerConfig": {...}}]}
+ *
+ * Invocations (POST .../invocations) and logs are not handled here: they
+ * run on the loop in the gateway.
+ */
+#ifndef NB_API_API_H
+#define NB_API_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/kv.h"
+
+struct nb_store;
+struct nb_codestore;
+
+struct nb_api_request {
+    const char *method;
+    const char *path;  /* percent-decoded path, e.g. "/api/v1/services/s1" */
+    const char *query; /* raw query, without '?' */
+    const struct nb_kv *headers;
+    size_t nheaders;
+    const char *body;
+    size_t body_len;
+    const char *request_id;
+};
+
+struct nb_api_change {
+    char *service;
+    char *function;   /* NULL: the whole service was deleted */
+    json_t *snapshot; /* NULL: the function is gone */
+};
+
+struct nb_api_response {
+    int status;
+    struct nb_kv headers[4]; /* extra headers (values owned by the response) */
+    size_t nheaders;
+    char *content_type; /* owned; NULL means application/json */
+    struct nb_buf body;
+    struct nb_api_change *changes; /* owned */
+    size_t nchanges;
+};
+
+struct nb_api {
+    struct nb_store *store;
+    struct nb_codestore *code;
+};
+
+/* Runs one management request (worker thread).  Always fills resp (status >= 200). */
+void nb_api_execute(struct nb_api *api, const struct nb_api_request *req,
+                    struct nb_api_response *resp);
+void nb_api_response_release(struct nb_api_response *resp);
+
+/* All function snapshots (start-up), as a JSON array (caller decrefs), or NULL with err. */
+json_t *nb_api_snapshot_all(struct nb_api *api, struct nb_err *err);
+
+/*
+ * Ensures an admin access key exists; when it creates one it writes
+ * data_dir/credentials (mode 0600, env-file format, DESIGN.md).  Returns all
+ * keys as [{"accessKeyId","accessKeySecret","scope"}] (caller decrefs), or
+ * NULL with err.
+ */
+json_t *nb_api_keys_bootstrap(struct nb_api *api, const char *data_dir, struct nb_err *err);
+
+/*
+ * Fills an FC error body {"ErrorCode","ErrorMessage","errorCode","errorMessage"} into out.
+ * Shared by the gateway for its own errors.
+ */
+void nb_api_error_body(struct nb_buf *out, const char *code, const char *message);
+
+#endif

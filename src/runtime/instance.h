@@ -1,0 +1,126 @@
+/*
+ * instance.h: one running runtime process (an "instance") as the daemon sees
+ * it: starts it through sandbox/, initializes it (INIT), sends it
+ * invocations (INVOKE) and turns its RESULT / ERROR / LOG frames, its raw
+ * stdout/stderr and its exit into callbacks.  Everything runs on the uv loop.
+ *
+ * An instance may serve several invocations at once (instanceConcurrency);
+ * the scheduler (sched/) decides which instance gets which invocation, and
+ * this layer enforces each invocation's deadline: when one passes, the
+ * whole instance is killed (a runtime cannot be trusted to stop a handler),
+ * every invocation in flight on it completes with NB_INV_TIMEOUT or
+ * NB_INV_CRASHED, and on_exit follows.
+ */
+#ifndef NB_RUNTIME_INSTANCE_H
+#define NB_RUNTIME_INSTANCE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/kv.h"
+
+enum nb_inv_kind {
+    NB_INV_HTTP = 1,  /* an HTTP trigger: meta carries the HTTP request */
+    NB_INV_EVENT = 2, /* invoke API / async / timer: body is the event payload */
+};
+
+enum nb_inv_status {
+    NB_INV_OK = 0,       /* the handler returned (for HTTP: a response) */
+    NB_INV_HANDLED,      /* the handler reported an error (callback(err) / rejected) */
+    NB_INV_UNHANDLED,    /* the handler threw / the runtime reported an unhandled error */
+    NB_INV_TIMEOUT,      /* the deadline passed; the instance was killed */
+    NB_INV_CRASHED,      /* the instance exited or broke the protocol mid-invocation */
+    NB_INV_INIT_FAILED,  /* the instance could not start or its init/initializer failed */
+    NB_INV_CANCELLED,    /* never started (shutdown, function deleted) */
+};
+
+/* One invocation.  The caller owns it and everything it points to until done runs. */
+struct nb_invocation {
+    enum nb_inv_kind kind;
+    char request_id[40];
+    uint32_t id;      /* set by nb_instance_invoke: per-instance frame id */
+    int timeout_ms;   /* from the function's timeout */
+    const char *meta; /* INVOKE meta JSON text (see docs/internals/runtime-protocol.md) */
+    size_t meta_len;
+    const char *body; /* payload, raw */
+    size_t body_len;
+
+    /* Filled before done runs. */
+    enum nb_inv_status status;
+    int http_status;      /* from RESULT meta statusCode (HTTP kind), else 0 */
+    json_t *result_meta;  /* RESULT/ERROR meta object (owned; freed by the caller), or NULL */
+    struct nb_buf result; /* RESULT body, or the FC error JSON body for errors */
+    char error[512];      /* for TIMEOUT/CRASHED/INIT_FAILED: what happened, for the caller */
+    uint64_t start_ns, end_ns;
+
+    void (*done)(struct nb_invocation *inv, void *arg);
+    void *done_arg;
+    /* private to the instance */
+    void *priv_inst;
+    void *priv_list[2];
+};
+
+struct nb_instance;
+
+struct nb_instance_callbacks {
+    /*
+     * INIT finished: ok = 1 (INIT_OK) or 0 (INIT_ERROR, start failure or
+     * exit before INIT_OK); error_body is the FC error JSON (or NULL) and
+     * error a one-line description.  After ok = 0 the instance is dying and
+     * on_exit will follow.
+     */
+    void (*on_ready)(struct nb_instance *inst, int ok, const char *error_body, size_t len,
+                     const char *error, void *udata);
+    /*
+     * A log line from the function: inv is the invocation it belongs to, or
+     * NULL for instance-level output (stdout/stderr outside any invocation,
+     * or with more than one in flight).  stream is "stdout", "stderr", or a
+     * level name from the shim's logger ("info", "error", ...).
+     */
+    void (*on_log)(struct nb_instance *inst, struct nb_invocation *inv, const char *stream,
+                   const char *msg, size_t len, void *udata);
+    /*
+     * The process is gone and reaped; every invocation has completed.
+     * reason is a one-line cause ("exited with code 1", "killed by signal 9",
+     * "killed at timeout (60 s)").  The instance is freed after this returns.
+     */
+    void (*on_exit)(struct nb_instance *inst, const char *reason, void *udata);
+};
+
+struct nb_instance_spec {
+    const char *id;            /* unique instance id (for logs and the sandbox) */
+    const char *runtime;       /* "nodejs20", ... */
+    const char *runtimes_dir;  /* host path of the repo's runtimes/ tree */
+    const char *code_dir;      /* host path of the unpacked code */
+    const char *const *env;    /* "K=V" function environment, NULL-terminated (may be NULL) */
+    const char *init_meta;     /* INIT meta JSON text (docs/internals/runtime-protocol.md) */
+    int memory_mb;
+    int init_timeout_ms;       /* for INIT (loading + initializer) */
+    int internet;
+};
+
+/*
+ * Starts an instance and sends INIT.  on_ready reports the outcome.  Returns
+ * 0 and sets *out, or -errno with err filled (nothing started, no callbacks).
+ */
+int nb_instance_start(uv_loop_t *loop, const struct nb_instance_spec *spec,
+                      const struct nb_instance_callbacks *cbs, void *udata,
+                      struct nb_instance **out, struct nb_err *err);
+/*
+ * Sends inv to a ready instance.  inv->done runs exactly once, later (never
+ * from inside this call).  Returns 0, or -EPIPE if the instance is dying
+ * (then done is not called).
+ */
+int nb_instance_invoke(struct nb_instance *inst, struct nb_invocation *inv);
+/* Kills the instance; in-flight invocations end with status (CRASHED or CANCELLED). */
+void nb_instance_kill(struct nb_instance *inst, const char *reason);
+/* Invocations in flight. */
+unsigned nb_instance_inflight(const struct nb_instance *inst);
+const char *nb_instance_id(const struct nb_instance *inst);
+pid_t nb_instance_pid(const struct nb_instance *inst);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * sandbox.h: the only interface that creates instance processes.
+ *
+ * A sandboxed process gets: the runtime protocol socket as fd 3, its stdout
+ * and stderr as pipes read by the daemon, stdin from /dev/null.  The daemon
+ * learns of its exit through a pidfd (poll it for readability, then call
+ * nb_sandbox_reap).  The platform-core implementation is a plain fork+exec;
+ * the sandbox issue puts namespaces, a read-only root, cgroups and seccomp
+ * behind this same interface, so callers never change.
+ */
+#ifndef NB_SANDBOX_SANDBOX_H
+#define NB_SANDBOX_SANDBOX_H
+
+#include <sys/types.h>
+
+#include "base/err.h"
+
+struct nb_sandbox_spec {
+    const char *id;              /* unique instance id, for names (cgroup, logs) */
+    const char *const *argv;     /* argv[0] is an absolute path */
+    const char *const *envp;     /* full environment of the process */
+    const char *code_dir;        /* host path of the unpacked code (read-only) */
+    const char *shim_dir;        /* host path of the runtimes/ tree */
+    const char *cwd;             /* working directory as seen inside; NULL: code dir */
+    int memory_mb;               /* memory limit */
+    int pids_max;                /* 0: default */
+    int internet;                /* 1: keep the host network */
+};
+
+struct nb_sandbox_proc {
+    pid_t pid;
+    int pidfd;     /* readable when the process has exited */
+    int ctl_fd;    /* daemon end of the runtime protocol socket (nonblocking, CLOEXEC) */
+    int stdout_fd; /* read ends (nonblocking, CLOEXEC) */
+    int stderr_fd;
+    /* Paths as the process sees them; may differ from the host's. */
+    char code_dir[256];
+    char shim_dir[256];
+    void *priv; /* implementation state (cgroup paths, ...) */
+};
+
+/* One-time setup at daemon start, before any thread exists. 0 or -errno. */
+int nb_sandbox_global_init(struct nb_err *err);
+
+/*
+ * Starts a process per spec.  On success fills proc (caller owns the fds and
+ * must end with nb_sandbox_reap or nb_sandbox_release); on failure fills err
+ * naming the step that failed and returns -errno.
+ */
+int nb_sandbox_spawn(const struct nb_sandbox_spec *spec, struct nb_sandbox_proc *proc,
+                     struct nb_err *err);
+/* Kills the whole instance (every process in it) with SIGKILL.  0 or -errno. */
+int nb_sandbox_kill(struct nb_sandbox_proc *proc);
+/*
+ * Collects the exit status once pidfd is readable (or blocks if not).
+ * *status is as from waitpid.  Releases everything the instance held
+ * (closes the fds still open in proc, removes cgroups).  0 or -errno.
+ */
+int nb_sandbox_reap(struct nb_sandbox_proc *proc, int *status);
+
+#endif
