@@ -7,8 +7,8 @@
  *   StringToSign = METHOD "\n" Content-MD5 "\n" Content-Type "\n" Date "\n"
  *                  CanonicalizedFCHeaders CanonicalizedResource
  */
-#ifndef NB_GATEWAY_SIGN_H
-#define NB_GATEWAY_SIGN_H
+#ifndef NB_AUTH_SIGN_H
+#define NB_AUTH_SIGN_H
 
 #include <stddef.h>
 
