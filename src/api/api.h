@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -51,6 +52,14 @@ struct nb_api_change {
     char *service;
     char *function;   /* NULL: the whole service was deleted */
     json_t *snapshot; /* NULL: the function is gone */
+    /*
+     * Added: increases with every change this process makes (write requests
+     * are serialised and snapshots read under that order).  Two worker
+     * threads may hand their results back to the loop out of order: keep,
+     * per function, the change with the highest revision.  Snapshots from
+     * nb_api_snapshot_all are older than any revision.
+     */
+    uint64_t revision;
 };
 
 struct nb_api_response {
@@ -68,7 +77,11 @@ struct nb_api {
     struct nb_codestore *code;
 };
 
-/* Runs one management request (worker thread).  Always fills resp (status >= 200). */
+/*
+ * Runs one management request (worker thread).  Always fills resp (status
+ * >= 200); resp is overwritten, not released: release a previous answer
+ * first.  Requests that change something run one at a time.
+ */
 void nb_api_execute(struct nb_api *api, const struct nb_api_request *req,
                     struct nb_api_response *resp);
 void nb_api_response_release(struct nb_api_response *resp);

@@ -1,0 +1,41 @@
+/*
+ * internal.h: what the files of store/ share: the store handle, the
+ * connection lock and small SQLite helpers.  Not for other modules.
+ */
+#ifndef NB_STORE_INTERNAL_H
+#define NB_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct nb_store {
+    sqlite3 *db;
+    pthread_mutex_t lock; /* held for each public call: one connection, serialised */
+    char *path;
+};
+
+/* Fills err from the connection's last error; returns the mapped -errno. */
+int nb_store_sql_err(struct nb_store *st, int rc, struct nb_err *err, const char *what);
+/* Prepares sql; 0 or -errno with err. */
+int nb_store_prepare(struct nb_store *st, const char *sql, sqlite3_stmt **out, struct nb_err *err);
+/* Runs sql that returns no rows; 0 or -errno with err. */
+int nb_store_exec(struct nb_store *st, const char *sql, struct nb_err *err);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK (rollback never fails loudly). */
+int nb_store_begin(struct nb_store *st, struct nb_err *err);
+int nb_store_commit(struct nb_store *st, struct nb_err *err);
+void nb_store_rollback(struct nb_store *st);
+/* Binds s (NULL binds SQL NULL) as a transient text. */
+int nb_store_bind_text(sqlite3_stmt *stmt, int idx, const char *s);
+/* Column idx as a new string (caller frees), NULL for SQL NULL. */
+char *nb_store_column_dup(sqlite3_stmt *stmt, int idx);
+
+static inline void nb_store_finalizep(sqlite3_stmt **stmt)
+{
+    sqlite3_finalize(*stmt);
+}
+#define _cleanup_stmt_ __attribute__((cleanup(nb_store_finalizep)))
+
+#endif
