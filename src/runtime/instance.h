@@ -29,13 +29,13 @@ enum nb_inv_kind {
 };
 
 enum nb_inv_status {
-    NB_INV_OK = 0,       /* the handler returned (for HTTP: a response) */
-    NB_INV_HANDLED,      /* the handler reported an error (callback(err) / rejected) */
-    NB_INV_UNHANDLED,    /* the handler threw / the runtime reported an unhandled error */
-    NB_INV_TIMEOUT,      /* the deadline passed; the instance was killed */
-    NB_INV_CRASHED,      /* the instance exited or broke the protocol mid-invocation */
-    NB_INV_INIT_FAILED,  /* the instance could not start or its init/initializer failed */
-    NB_INV_CANCELLED,    /* never started (shutdown, function deleted) */
+    NB_INV_OK = 0,      /* the handler returned (for HTTP: a response) */
+    NB_INV_HANDLED,     /* the handler reported an error (callback(err) / rejected) */
+    NB_INV_UNHANDLED,   /* the handler threw / the runtime reported an unhandled error */
+    NB_INV_TIMEOUT,     /* the deadline passed; the instance was killed */
+    NB_INV_CRASHED,     /* the instance exited or broke the protocol mid-invocation */
+    NB_INV_INIT_FAILED, /* the instance could not start or its init/initializer failed */
+    NB_INV_CANCELLED,   /* never started (shutdown, function deleted) */
 };
 
 /* One invocation.  The caller owns it and everything it points to until done runs. */
@@ -49,7 +49,11 @@ struct nb_invocation {
     const char *body; /* payload, raw */
     size_t body_len;
 
-    /* Filled before done runs. */
+    /*
+     * Filled before done runs.  nb_instance_invoke initializes them (even
+     * when it fails), so the caller always ends with nb_buf_release(&result)
+     * and json_decref(result_meta).
+     */
     enum nb_inv_status status;
     int http_status;      /* from RESULT meta statusCode (HTTP kind), else 0 */
     json_t *result_meta;  /* RESULT/ERROR meta object (owned; freed by the caller), or NULL */
@@ -57,8 +61,17 @@ struct nb_invocation {
     char error[512];      /* for TIMEOUT/CRASHED/INIT_FAILED: what happened, for the caller */
     uint64_t start_ns, end_ns;
 
+    /*
+     * If non-NULL, the scheduler appends this invocation's log lines to it
+     * (text, one line each, "\n"-terminated) as far as its cap allows: the
+     * source of X-Fc-Log-Result.  Owned by the caller.
+     */
+    struct nb_buf *log_tail;
+
     void (*done)(struct nb_invocation *inv, void *arg);
     void *done_arg;
+    /* private to the scheduler (sched/) */
+    void *priv_sched[4];
     /* private to the instance */
     void *priv_inst;
     void *priv_list[2];
@@ -92,14 +105,14 @@ struct nb_instance_callbacks {
 };
 
 struct nb_instance_spec {
-    const char *id;            /* unique instance id (for logs and the sandbox) */
-    const char *runtime;       /* "nodejs20", ... */
-    const char *runtimes_dir;  /* host path of the repo's runtimes/ tree */
-    const char *code_dir;      /* host path of the unpacked code */
-    const char *const *env;    /* "K=V" function environment, NULL-terminated (may be NULL) */
-    const char *init_meta;     /* INIT meta JSON text (docs/internals/runtime-protocol.md) */
+    const char *id;           /* unique instance id (for logs and the sandbox) */
+    const char *runtime;      /* "nodejs20", ... */
+    const char *runtimes_dir; /* host path of the repo's runtimes/ tree */
+    const char *code_dir;     /* host path of the unpacked code */
+    const char *const *env;   /* "K=V" function environment, NULL-terminated (may be NULL) */
+    const char *init_meta;    /* INIT meta JSON text (docs/internals/runtime-protocol.md) */
     int memory_mb;
-    int init_timeout_ms;       /* for INIT (loading + initializer) */
+    int init_timeout_ms; /* for INIT (loading + initializer) */
     int internet;
 };
 
@@ -112,8 +125,12 @@ int nb_instance_start(uv_loop_t *loop, const struct nb_instance_spec *spec,
                       struct nb_instance **out, struct nb_err *err);
 /*
  * Sends inv to a ready instance.  inv->done runs exactly once, later (never
- * from inside this call).  Returns 0, or -EPIPE if the instance is dying
- * (then done is not called).
+ * from inside this call).  Returns 0, or -EPIPE if the instance is dying or
+ * its initialization failed, or -EMSGSIZE if meta/body pass the protocol
+ * limits (then done is not called).  An instance still initializing accepts
+ * invocations: the shim runs them once INIT is done (or they end with
+ * NB_INV_INIT_FAILED).  inv->timeout_ms > 0 is enforced: past it the
+ * instance is killed and inv ends with NB_INV_TIMEOUT.
  */
 int nb_instance_invoke(struct nb_instance *inst, struct nb_invocation *inv);
 /* Kills the instance; in-flight invocations end with status (CRASHED or CANCELLED). */

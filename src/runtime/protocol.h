@@ -24,8 +24,8 @@
 #include "base/buf.h"
 
 #define NB_FRAME_HEADER_SIZE 16
-#define NB_FRAME_MAX_META (1u << 20)        /* 1 MiB */
-#define NB_FRAME_MAX_BODY (64u << 20)       /* 64 MiB */
+#define NB_FRAME_MAX_META (1u << 20)  /* 1 MiB */
+#define NB_FRAME_MAX_BODY (64u << 20) /* 64 MiB */
 
 enum nb_frame_type {
     NB_FRAME_INIT = 1,       /* daemon -> shim: function config (meta) */

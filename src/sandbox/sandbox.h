@@ -11,20 +11,21 @@
 #ifndef NB_SANDBOX_SANDBOX_H
 #define NB_SANDBOX_SANDBOX_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "base/err.h"
 
 struct nb_sandbox_spec {
-    const char *id;              /* unique instance id, for names (cgroup, logs) */
-    const char *const *argv;     /* argv[0] is an absolute path */
-    const char *const *envp;     /* full environment of the process */
-    const char *code_dir;        /* host path of the unpacked code (read-only) */
-    const char *shim_dir;        /* host path of the runtimes/ tree */
-    const char *cwd;             /* working directory as seen inside; NULL: code dir */
-    int memory_mb;               /* memory limit */
-    int pids_max;                /* 0: default */
-    int internet;                /* 1: keep the host network */
+    const char *id;          /* unique instance id, for names (cgroup, logs) */
+    const char *const *argv; /* argv[0] is an absolute path */
+    const char *const *envp; /* full environment of the process */
+    const char *code_dir;    /* host path of the unpacked code (read-only) */
+    const char *shim_dir;    /* host path of the runtimes/ tree */
+    const char *cwd;         /* working directory as seen inside; NULL: code dir */
+    int memory_mb;           /* memory limit */
+    int pids_max;            /* 0: default */
+    int internet;            /* 1: keep the host network */
 };
 
 struct nb_sandbox_proc {
@@ -49,13 +50,29 @@ int nb_sandbox_global_init(struct nb_err *err);
  */
 int nb_sandbox_spawn(const struct nb_sandbox_spec *spec, struct nb_sandbox_proc *proc,
                      struct nb_err *err);
+/*
+ * Where spec's code_dir and shim_dir appear inside the sandbox, so that a
+ * caller can build argv and the INIT meta before spawning (the same values
+ * nb_sandbox_spawn later puts in proc->code_dir / proc->shim_dir).  The
+ * plain spawner returns the host paths.  Truncates to the sizes given.
+ */
+void nb_sandbox_inner_paths(const struct nb_sandbox_spec *spec, char *code_dir, size_t code_len,
+                            char *shim_dir, size_t shim_len);
 /* Kills the whole instance (every process in it) with SIGKILL.  0 or -errno. */
 int nb_sandbox_kill(struct nb_sandbox_proc *proc);
 /*
  * Collects the exit status once pidfd is readable (or blocks if not).
  * *status is as from waitpid.  Releases everything the instance held
- * (closes the fds still open in proc, removes cgroups).  0 or -errno.
+ * (closes the fds still open in proc, removes cgroups).  A caller that
+ * handed an fd to someone else (e.g. uv_pipe_open) sets it to -1 in proc
+ * first so that it is not closed twice.  0 or -errno.
  */
 int nb_sandbox_reap(struct nb_sandbox_proc *proc, int *status);
+/*
+ * Error-path teardown: kills the instance, waits for it (briefly: it was
+ * SIGKILLed) and releases everything like nb_sandbox_reap, ignoring the
+ * status.  Safe on a proc whose spawn failed (pid <= 0: only closes fds).
+ */
+void nb_sandbox_release(struct nb_sandbox_proc *proc);
 
 #endif

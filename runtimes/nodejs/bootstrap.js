@@ -1,0 +1,599 @@
+/*
+ * bootstrap.js: the nubis Node.js runtime shim.
+ *
+ * Runs inside an instance's sandbox.  It speaks the runtime protocol
+ * (docs/internals/runtime-protocol.md) with the daemon over fd 3: waits for
+ * INIT (loads the user's module, runs the initializer), then serves INVOKE
+ * frames with the user's handler, answering RESULT / ERROR, and sends the
+ * function's console output as LOG frames tagged with the invocation id.
+ * It exits when fd 3 closes.
+ *
+ * Handler styles (FC): HTTP `(request, response, context)` for kind "http";
+ * event `(event, context, callback)` or `async (event, context)` for kind
+ * "event".  Other vendors' styles plug in at dispatch().
+ *
+ * The hot path is kept lean on purpose (gateway latency is a headline
+ * number): one JSON.parse of the INVOKE meta, one JSON.stringify of the
+ * RESULT meta for HTTP, constant meta buffers otherwise, one socket write
+ * per frame, no per-invocation closures beyond the callback.
+ *
+ * CommonJS, Node 20, no dependencies.
+ */
+'use strict';
+
+const net = require('node:net');
+const fs = require('node:fs');
+const path = require('node:path');
+const util = require('node:util');
+const { Readable } = require('node:stream');
+const { AsyncLocalStorage } = require('node:async_hooks');
+const { pathToFileURL } = require('node:url');
+
+const T_INIT = 1;
+const T_INIT_OK = 2;
+const T_INIT_ERROR = 3;
+const T_INVOKE = 4;
+const T_RESULT = 5;
+const T_ERROR = 6;
+const T_LOG = 7;
+const HDR = 16;
+const MAX_META = 1 << 20;
+const MAX_BODY = 64 << 20;
+
+const EMPTY = Buffer.alloc(0);
+const META_EMPTY = Buffer.from('{}');
+const META_HANDLED = Buffer.from('{"handled":true}');
+const META_UNHANDLED = Buffer.from('{"handled":false}');
+const LOG_META = {
+    stdout: Buffer.from('{"stream":"stdout"}'),
+    stderr: Buffer.from('{"stream":"stderr"}'),
+    info: Buffer.from('{"stream":"info"}'),
+    warn: Buffer.from('{"stream":"warn"}'),
+    error: Buffer.from('{"stream":"error"}'),
+    debug: Buffer.from('{"stream":"debug"}'),
+};
+
+/* ------------------------------------------------------------------ I/O */
+
+const sock = new net.Socket({ fd: 3, readable: true, writable: true });
+
+/* Writes one frame: a single write for small frames, writev for big bodies. */
+function sendFrame(type, id, meta, body) {
+    const hdr = Buffer.allocUnsafe(HDR);
+    hdr[0] = type;
+    hdr[1] = 0;
+    hdr[2] = 0;
+    hdr[3] = 0;
+    hdr.writeUInt32LE(id >>> 0, 4);
+    hdr.writeUInt32LE(meta.length, 8);
+    hdr.writeUInt32LE(body.length, 12);
+    if (body.length > 65536) {
+        sock.cork();
+        sock.write(hdr);
+        if (meta.length) sock.write(meta);
+        sock.write(body);
+        sock.uncork();
+    } else {
+        sock.write(body.length ? Buffer.concat([hdr, meta, body]) : meta.length ? Buffer.concat([hdr, meta]) : hdr);
+    }
+}
+
+/*
+ * Incremental frame reader.  Chunks are only collected until a whole frame
+ * (whose size the header tells) is there, then joined once: a 10 MB body
+ * costs one concat, not one per chunk.
+ */
+let chunks = [];
+let buffered = 0;
+let need = HDR;
+
+function onData(chunk) {
+    chunks.push(chunk);
+    buffered += chunk.length;
+    if (buffered < need) return;
+    const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, buffered);
+    let off = 0;
+    need = HDR;
+    while (buf.length - off >= HDR) {
+        const metaLen = buf.readUInt32LE(off + 8);
+        const bodyLen = buf.readUInt32LE(off + 12);
+        if (metaLen > MAX_META || bodyLen > MAX_BODY) fatal(new Error('runtime protocol: frame too large'));
+        const total = HDR + metaLen + bodyLen;
+        if (buf.length - off < total) {
+            need = total;
+            break;
+        }
+        const type = buf[off];
+        const id = buf.readUInt32LE(off + 4);
+        const ms = off + HDR;
+        const bs = ms + metaLen;
+        off += total;
+        onFrame(type, id, buf, ms, bs, bs + bodyLen);
+    }
+    if (off === buf.length) {
+        chunks = [];
+        buffered = 0;
+    } else {
+        const rest = off ? buf.subarray(off) : buf;
+        chunks = [rest];
+        buffered = rest.length;
+    }
+}
+
+function onFrame(type, id, buf, ms, bs, be) {
+    const meta = bs > ms ? JSON.parse(buf.toString('utf8', ms, bs)) : {};
+    const body = buf.subarray(bs, be);
+    if (type === T_INVOKE) {
+        if (ready) invoke(id, meta, body);
+        else pending.push([id, meta, body]);
+    } else if (type === T_INIT) {
+        init(meta);
+    } else {
+        fatal(new Error('runtime protocol: unexpected frame type ' + type));
+    }
+}
+
+/* Something is wrong with the protocol itself: say so and leave. */
+function fatal(err) {
+    try {
+        sendFrame(T_LOG, 0, LOG_META.stderr, Buffer.from('nubis runtime: ' + err.message));
+    } catch (e) { /* ignore */ }
+    process.exit(70);
+}
+
+/* --------------------------------------------------------------- logging */
+
+const als = new AsyncLocalStorage();
+const inflight = new Map(); /* id -> Invocation */
+
+/* The invocation a line of output belongs to: ALS, else the only one in flight, else 0. */
+function currentId() {
+    const inv = als.getStore();
+    if (inv !== undefined) return inv.id;
+    if (inflight.size === 1) return inflight.keys().next().value;
+    return 0;
+}
+
+function sendLog(stream, text) {
+    sendFrame(T_LOG, currentId(), LOG_META[stream], Buffer.from(text, 'utf8'));
+}
+
+function makeConsole(stream) {
+    return function () {
+        sendLog(stream, util.format.apply(null, arguments));
+    };
+}
+
+function makeWrite(stream) {
+    return function (chunk, encoding, cb) {
+        if (typeof encoding === 'function') {
+            cb = encoding;
+            encoding = undefined;
+        }
+        let text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString(encoding || 'utf8');
+        if (text.endsWith('\n')) text = text.slice(0, -1);
+        if (text.length) sendLog(stream, text);
+        if (cb) process.nextTick(cb);
+        return true;
+    };
+}
+
+console.log = makeConsole('stdout');
+console.info = makeConsole('info');
+console.warn = makeConsole('warn');
+console.error = makeConsole('error');
+console.debug = makeConsole('debug');
+console.trace = function () {
+    const e = { name: 'Trace', message: util.format.apply(null, arguments) };
+    Error.captureStackTrace(e, console.trace);
+    sendLog('error', e.stack);
+};
+process.stdout.write = makeWrite('stdout');
+process.stderr.write = makeWrite('stderr');
+
+function formatLogLine(requestId, level, args) {
+    return new Date().toISOString() + ' ' + requestId + ' [' + level + '] ' + util.format.apply(null, args);
+}
+
+/* context.logger: "<ISO date> <requestId> [<level>] msg" as LOG frames of that level. */
+function makeLogger(requestId) {
+    return {
+        debug() { sendLog('debug', formatLogLine(requestId, 'debug', arguments)); },
+        info() { sendLog('info', formatLogLine(requestId, 'info', arguments)); },
+        warn() { sendLog('warn', formatLogLine(requestId, 'warn', arguments)); },
+        error() { sendLog('error', formatLogLine(requestId, 'error', arguments)); },
+        log() { sendLog('info', formatLogLine(requestId, 'info', arguments)); },
+    };
+}
+
+/* ---------------------------------------------------------------- errors */
+
+/* FC's error body: {"errorMessage","errorType","stackTrace":[...]}. */
+function errorJson(err) {
+    let message;
+    let type;
+    let stack = [];
+    if (err instanceof Error || (err && typeof err === 'object' && 'message' in err)) {
+        message = String(err.message);
+        type = err.name || (err.constructor && err.constructor.name) || 'Error';
+        if (typeof err.stack === 'string') {
+            stack = err.stack.split('\n');
+            /* The first lines repeat "Name: message"; keep the frames. */
+            let i = 0;
+            while (i < stack.length && !/^\s+at /.test(stack[i])) i++;
+            stack = stack.slice(i).map((s) => s.trim());
+        }
+    } else {
+        message = typeof err === 'string' ? err : safeStringify(err);
+        type = 'Error';
+    }
+    return Buffer.from(JSON.stringify({ errorMessage: message, errorType: type, stackTrace: stack }));
+}
+
+function safeStringify(v) {
+    try {
+        const s = JSON.stringify(v);
+        return s === undefined ? String(v) : s;
+    } catch (e) {
+        return String(v);
+    }
+}
+
+function namedError(type, message) {
+    const e = new Error(message);
+    e.name = type;
+    return e;
+}
+
+/* ----------------------------------------------------------------- init */
+
+let ready = false;
+let initStarted = false;
+let pending = []; /* INVOKEs that arrived before INIT finished */
+let handler = null;
+let handlerType = '';
+let shared = null; /* per-instance context parts, shared by every invocation */
+
+/* "index.handler" -> ["index", "handler"]; "src/app.main" -> ["src/app", "main"]. */
+function splitHandler(h) {
+    const dot = typeof h === 'string' ? h.lastIndexOf('.') : -1;
+    if (dot <= 0 || dot === h.length - 1)
+        throw namedError('Runtime.MalformedHandlerName', `bad handler '${h}': expected '<file>.<export>', e.g. 'index.handler'`);
+    return [h.slice(0, dot), h.slice(dot + 1)];
+}
+
+const loaded = new Map(); /* module file -> exports */
+
+async function loadModule(codeDir, file) {
+    if (loaded.has(file)) return loaded.get(file);
+    const root = path.resolve(codeDir);
+    const base = path.resolve(root, file);
+    if (base !== root && !base.startsWith(root + path.sep))
+        throw namedError('Runtime.ImportModuleError', `module '${file}' is outside the code directory`);
+    let mod;
+    let found = null;
+    for (const ext of ['.js', '.cjs', '.mjs', '']) {
+        if (fs.existsSync(base + ext) && fs.statSync(base + ext).isFile()) {
+            found = base + ext;
+            break;
+        }
+    }
+    if (found === null && fs.existsSync(base) && fs.statSync(base).isDirectory()) found = base;
+    if (found === null)
+        throw namedError('Runtime.ImportModuleError', `cannot find module '${file}' in '${codeDir}' (no ${file}.js, ${file}.cjs or ${file}.mjs)`);
+    if (found.endsWith('.mjs')) {
+        mod = await import(pathToFileURL(found).href);
+    } else {
+        try {
+            mod = require(found);
+        } catch (e) {
+            if (e && e.code === 'ERR_REQUIRE_ESM') mod = await import(pathToFileURL(found).href);
+            else throw e;
+        }
+    }
+    loaded.set(file, mod);
+    return mod;
+}
+
+async function resolveExport(codeDir, spec, what) {
+    const [file, name] = splitHandler(spec);
+    const mod = await loadModule(codeDir, file);
+    let fn = mod ? mod[name] : undefined;
+    if (fn === undefined && mod && mod.default && typeof mod.default === 'object') fn = mod.default[name];
+    if (typeof fn !== 'function')
+        throw namedError('Runtime.HandlerNotFound', `${what} '${spec}' is undefined or not exported: module '${file}' has no function '${name}'`);
+    return fn;
+}
+
+function buildShared(m) {
+    const fn = m.function || {};
+    const svc = m.service || {};
+    const cred = m.credentials || {};
+    return {
+        credentials: {
+            accessKeyId: cred.accessKeyId || '',
+            accessKeySecret: cred.accessKeySecret || '',
+            securityToken: cred.securityToken || '',
+        },
+        function: {
+            name: fn.name || '',
+            handler: fn.handler || '',
+            memory: fn.memorySize || 0,
+            timeout: fn.timeout || 0,
+            initializer: fn.initializer || '',
+            initializationTimeout: fn.initializationTimeout || 0,
+        },
+        service: {
+            name: svc.name || '',
+            logProject: '',
+            logStore: '',
+            qualifier: svc.qualifier || 'LATEST',
+            versionId: svc.versionId || '',
+        },
+        region: m.region || 'local',
+        accountId: m.accountId || '',
+    };
+}
+
+/* An error the initializer reported through its callback (INIT_ERROR handled:true). */
+class ReportedError {
+    constructor(cause) {
+        this.cause = cause;
+    }
+}
+
+/* Runs the initializer, FC style (context, callback) or async (context). */
+function runInitializer(fn, ctx) {
+    return new Promise((resolve, reject) => {
+        let settled = false;
+        const settle = (err) => {
+            if (settled) return;
+            settled = true;
+            if (err) reject(err);
+            else resolve();
+        };
+        const ret = fn(ctx, (err) => settle(err ? new ReportedError(err) : null));
+        if (ret && typeof ret.then === 'function') ret.then(() => settle(null), (e) => settle(e || new Error('initializer rejected')));
+        else if (fn.length < 2) settle(null);
+    });
+}
+
+async function doInit(m) {
+    const codeDir = m.codeDir || process.cwd();
+    process.chdir(codeDir);
+    if (m.env && typeof m.env === 'object') {
+        for (const k of Object.keys(m.env)) process.env[k] = String(m.env[k]);
+    }
+    shared = buildShared(m);
+    const fn = m.function || {};
+    handlerType = fn.handlerType || '';
+    handler = await resolveExport(codeDir, fn.handler, 'handler');
+    if (fn.initializer) {
+        const init = await resolveExport(codeDir, fn.initializer, 'initializer');
+        const inv = new Invocation(0, 'init-' + Date.now().toString(36));
+        await als.run(inv, runInitializer, init, new Context(inv.requestId));
+    }
+}
+
+function init(m) {
+    if (handler !== null || initStarted) return fatal(new Error('runtime protocol: second INIT'));
+    initStarted = true;
+    doInit(m).then(
+        () => {
+            sendFrame(T_INIT_OK, 0, META_EMPTY, EMPTY);
+            ready = true;
+            const p = pending;
+            pending = [];
+            for (const [id, meta, body] of p) invoke(id, meta, body);
+        },
+        (err) => {
+            if (err instanceof ReportedError) sendFrame(T_INIT_ERROR, 0, META_HANDLED, errorJson(err.cause));
+            else sendFrame(T_INIT_ERROR, 0, META_UNHANDLED, errorJson(err));
+        }
+    );
+}
+
+/* ----------------------------------------------------------- invocations */
+
+class Invocation {
+    constructor(id, requestId) {
+        this.id = id;
+        this.requestId = requestId;
+        this.done = false;
+    }
+}
+
+/* FC's context (reference A.4); the logger is made on first use. */
+class Context {
+    constructor(requestId) {
+        this.requestId = requestId;
+        this.credentials = shared.credentials;
+        this.function = shared.function;
+        this.service = shared.service;
+        this.region = shared.region;
+        this.accountId = shared.accountId;
+        this.tracing = {};
+        this._logger = undefined;
+    }
+    get logger() {
+        if (this._logger === undefined) this._logger = makeLogger(this.requestId);
+        return this._logger;
+    }
+}
+
+/* Encodes an event handler's result: string utf8, bytes raw, others JSON, nothing empty. */
+function resultBytes(v) {
+    if (v === undefined || v === null) return EMPTY;
+    if (typeof v === 'string') return Buffer.from(v, 'utf8');
+    if (Buffer.isBuffer(v)) return v;
+    if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    if (v instanceof ArrayBuffer) return Buffer.from(v);
+    const s = JSON.stringify(v);
+    return s === undefined ? EMPTY : Buffer.from(s, 'utf8');
+}
+
+function finishOk(inv, meta, body) {
+    if (inv.done) return;
+    inv.done = true;
+    inflight.delete(inv.id);
+    sendFrame(T_RESULT, inv.id, meta, body);
+}
+
+function finishError(inv, err, handled) {
+    if (inv.done) return;
+    inv.done = true;
+    inflight.delete(inv.id);
+    sendFrame(T_ERROR, inv.id, handled ? META_HANDLED : META_UNHANDLED, errorJson(err));
+}
+
+function invoke(id, meta, body) {
+    const inv = new Invocation(id, meta.requestId || '');
+    inflight.set(id, inv);
+    als.run(inv, dispatch, inv, meta, body);
+}
+
+function dispatch(inv, meta, body) {
+    const ctx = new Context(inv.requestId);
+    try {
+        if (meta.kind === 'http') runHttp(inv, meta.http || {}, body, ctx);
+        else runEvent(inv, body, ctx);
+    } catch (err) {
+        finishError(inv, err, false);
+    }
+}
+
+function runEvent(inv, event, ctx) {
+    const cb = function (err, result) {
+        if (err !== undefined && err !== null) finishError(inv, err, true);
+        else finishOk(inv, META_EMPTY, resultBytes(result));
+    };
+    const ret = handler(event, ctx, cb);
+    if (ret === undefined || ret === null || typeof ret.then !== 'function') return;
+    /*
+     * A promise: for `async (event, context)` its value is the result; a
+     * handler that also takes the callback may answer either way, so an
+     * undefined value then waits for the callback.  First answer wins.
+     */
+    const promiseWins = handler.length < 3 || handlerType === 'async';
+    ret.then(
+        (v) => {
+            if (promiseWins || v !== undefined) finishOk(inv, META_EMPTY, resultBytes(v));
+        },
+        (e) => finishError(inv, e === undefined || e === null ? new Error('handler rejected') : e, false)
+    );
+}
+
+/* ------------------------------------------------------------------ HTTP */
+
+/* FC HTTP request: a Readable of the body with the request's fields. */
+class FCRequest extends Readable {
+    constructor(h, body) {
+        super();
+        this.headers = h.headers || {};
+        this.path = h.path || '/';
+        this.queries = h.queries || {};
+        this.method = h.method || 'GET';
+        this.clientIP = h.clientIP || '';
+        this.url = h.url || this.path;
+        this.body = body;
+        this._sent = false;
+    }
+    _read() {
+        if (!this._sent) {
+            this._sent = true;
+            if (this.body.length) this.push(this.body);
+        }
+        this.push(null);
+    }
+}
+
+/* FC HTTP response: status, headers (repeats kept), one send. */
+class FCResponse {
+    constructor(inv) {
+        this._inv = inv;
+        this.statusCode = 200;
+        this._headers = new Map(); /* lower-case name -> [name, value or array] */
+        this._sent = false;
+    }
+    setStatusCode(code) {
+        this.statusCode = code | 0;
+    }
+    setHeader(name, value) {
+        this._headers.set(String(name).toLowerCase(), [String(name), value]);
+    }
+    deleteHeader(name) {
+        this._headers.delete(String(name).toLowerCase());
+    }
+    hasHeader(name) {
+        return this._headers.has(String(name).toLowerCase());
+    }
+    getHeader(name) {
+        const e = this._headers.get(String(name).toLowerCase());
+        return e === undefined ? undefined : e[1];
+    }
+    getHeaders() {
+        const o = {};
+        for (const [k, e] of this._headers) o[k] = e[1];
+        return o;
+    }
+    send(body) {
+        if (this._sent) return;
+        this._sent = true;
+        if (body !== null && typeof body === 'object' && typeof body.pipe === 'function' && typeof body.on === 'function') {
+            const parts = [];
+            body.on('data', (c) => parts.push(typeof c === 'string' ? Buffer.from(c) : c));
+            body.on('end', () => this._finish(Buffer.concat(parts)));
+            body.on('error', (e) => finishError(this._inv, e, false));
+            return;
+        }
+        this._finish(resultBytes(body));
+    }
+    _finish(bytes) {
+        const pairs = [];
+        for (const e of this._headers.values()) {
+            const v = e[1];
+            if (Array.isArray(v)) for (const x of v) pairs.push([e[0], String(x)]);
+            else if (v !== undefined && v !== null) pairs.push([e[0], String(v)]);
+        }
+        const meta = Buffer.from(JSON.stringify({ statusCode: this.statusCode, headers: pairs }));
+        finishOk(this._inv, meta, bytes);
+    }
+}
+
+function runHttp(inv, h, body, ctx) {
+    const req = new FCRequest(h, body);
+    const res = new FCResponse(inv);
+    const ret = handler(req, res, ctx);
+    if (ret !== undefined && ret !== null && typeof ret.then === 'function') {
+        ret.then(undefined, (e) => finishError(inv, e === undefined || e === null ? new Error('handler rejected') : e, false));
+    }
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+/*
+ * An exception nobody caught: every invocation in flight fails (unhandled),
+ * and the process leaves once the frames are out: its state is not to be
+ * trusted.  The daemon sees the exit and replaces the instance.
+ */
+process.on('uncaughtException', (err) => {
+    const e = errorJson(err);
+    let any = false;
+    for (const inv of inflight.values()) {
+        if (inv.done) continue;
+        inv.done = true;
+        sendFrame(T_ERROR, inv.id, META_UNHANDLED, e);
+        any = true;
+    }
+    inflight.clear();
+    if (!ready && initStarted && !any) sendFrame(T_INIT_ERROR, 0, META_UNHANDLED, e);
+    try {
+        sendFrame(T_LOG, 0, LOG_META.stderr, Buffer.from('Uncaught ' + (err && err.stack ? err.stack : String(err))));
+    } catch (x) { /* ignore */ }
+    sock.end(() => process.exit(1));
+    setTimeout(() => process.exit(1), 1000).unref();
+});
+
+sock.on('data', onData);
+sock.on('error', () => process.exit(0));
+sock.on('close', () => process.exit(0));
