@@ -15,7 +15,8 @@ struct nb_daemon_options {
 /* Runs the daemon in the foreground; returns the process exit code. */
 int nb_daemon_run(const struct nb_daemon_options *opts);
 
-/* The data dir per DESIGN.md ($NUBIS_DATA_DIR, $XDG_DATA_HOME/nubis, ~/.local/share/nubis); caller frees. */
+/* The data dir per DESIGN.md ($NUBIS_DATA_DIR, $XDG_DATA_HOME/nubis, ~/.local/share/nubis); caller
+ * frees. */
 char *nb_default_data_dir(void);
 
 #endif

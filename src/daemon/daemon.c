@@ -1,0 +1,255 @@
+/*
+ * daemon.c: `nubis serve` wiring (see daemon.h).
+ *
+ * Start-up order matters: the sandbox layer initializes before any thread
+ * exists (it may fork a spawner), then the store, code store and logs open,
+ * the admin key is ensured, every function's snapshot is loaded into the
+ * gateway, and only then does the HTTP server listen and the endpoint file
+ * appear (so a client that sees the file can use it).  Shutdown is the
+ * reverse: stop accepting, let requests in flight finish, stop instances.
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "codestore/codestore.h"
+#include "gateway/gateway.h"
+#include "http/http.h"
+#include "obs/logstore.h"
+#include "sandbox/sandbox.h"
+#include "sched/sched.h"
+#include "store/store.h"
+
+#define SHUTDOWN_GRACE_MS 30000
+
+char *nb_default_data_dir(void)
+{
+    const char *d = getenv("NUBIS_DATA_DIR");
+    if (d && *d)
+        return nb_xstrdup(d);
+    d = getenv("XDG_DATA_HOME");
+    if (d && *d)
+        return nb_xasprintf("%s/nubis", d);
+    d = getenv("HOME");
+    if (d == NULL || *d == '\0') {
+        struct passwd *pw = getpwuid(getuid());
+        d = pw ? pw->pw_dir : "/";
+    }
+    return nb_xasprintf("%s/.local/share/nubis", d);
+}
+
+/* runtimes/ next to the binary (build/nubis -> ../runtimes), or NUBIS_RUNTIMES_DIR. */
+static char *find_runtimes_dir(void)
+{
+    const char *env = getenv("NUBIS_RUNTIMES_DIR");
+    if (env && *env)
+        return nb_xstrdup(env);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        const char *cands[] = {"%s/../runtimes", "%s/runtimes", "%s/../lib/nubis/runtimes"};
+        for (size_t i = 0; i < NB_ARRAY_SIZE(cands); i++) {
+            char *p = nb_xasprintf(cands[i], exe);
+            char *probe = nb_xasprintf("%s/nodejs/bootstrap.js", p);
+            int ok = access(probe, R_OK) == 0;
+            free(probe);
+            if (ok) {
+                char *real = realpath(p, NULL);
+                free(p);
+                return real ? real : nb_xstrdup(exe);
+            }
+            free(p);
+        }
+    }
+    return nb_xstrdup("/usr/local/lib/nubis/runtimes");
+}
+
+static int parse_listen(const char *listen, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL)
+        return -EINVAL;
+    const char *h = listen;
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= hostlen)
+        return -EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || p < 0 || p > 65535)
+        return -EINVAL;
+    *port = (int)p;
+    return 0;
+}
+
+struct daemon {
+    uv_loop_t *loop;
+    struct nb_http_server *http;
+    struct nb_gateway *gw;
+    struct nb_sched *sched;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t drain;
+    int stopping;
+};
+
+static void on_sched_down(void *arg)
+{
+    struct daemon *d = arg;
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->drain, NULL);
+}
+
+/* Management work still running on the thread pool finishes before instances stop. */
+static void on_drain(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    if (nb_gateway_busy(d->gw) > 0)
+        return;
+    uv_timer_stop(t);
+    nb_sched_shutdown(d->sched, on_sched_down, d);
+}
+
+static void on_http_down(void *arg)
+{
+    struct daemon *d = arg;
+    nb_info("daemon", "requests drained; stopping instances");
+    uv_timer_start(&d->drain, on_drain, 0, 20);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    if (d->stopping) {
+        nb_warn("daemon", "second signal: exiting now");
+        _exit(1);
+    }
+    d->stopping = 1;
+    nb_info("daemon", "%s: shutting down (requests in flight finish first)",
+            signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    nb_http_server_shutdown(d->http, SHUTDOWN_GRACE_MS, on_http_down, d);
+}
+
+int nb_daemon_run(const struct nb_daemon_options *opts)
+{
+    struct nb_err err = {0};
+    char host[256];
+    int port;
+    const char *listen = opts->listen ? opts->listen : "127.0.0.1:9000";
+    if (parse_listen(listen, host, sizeof(host), &port) < 0) {
+        fprintf(stderr, "nubis: bad --listen '%s': expected HOST:PORT\n", listen);
+        return 2;
+    }
+    _cleanup_free_ char *data_dir =
+        opts->data_dir ? nb_xstrdup(opts->data_dir) : nb_default_data_dir();
+    _cleanup_free_ char *runtimes_dir =
+        opts->runtimes_dir ? nb_xstrdup(opts->runtimes_dir) : find_runtimes_dir();
+    int r = nb_mkdir_p(data_dir, 0700);
+    if (r < 0) {
+        fprintf(stderr, "nubis: cannot create data dir '%s': %s\n", data_dir, strerror(-r));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (nb_sandbox_global_init(&err) < 0) {
+        fprintf(stderr, "nubis: sandbox: %s\n", err.msg);
+        return 1;
+    }
+
+    _cleanup_free_ char *db_path = nb_xasprintf("%s/nubis.db", data_dir);
+    _cleanup_free_ char *code_dir = nb_xasprintf("%s/code", data_dir);
+    _cleanup_free_ char *logs_dir = nb_xasprintf("%s/logs", data_dir);
+    struct nb_store *store = NULL;
+    struct nb_codestore *code = NULL;
+    struct nb_logstore *logs = NULL;
+    if (nb_store_open(db_path, &store, &err) < 0 ||
+        nb_codestore_open(code_dir, NULL, &code, &err) < 0 ||
+        nb_logstore_open(logs_dir, 8u << 20, &logs, &err) < 0) {
+        fprintf(stderr, "nubis: %s\n", err.msg);
+        return 1;
+    }
+    struct nb_api api = {.store = store, .code = code};
+    json_t *keys = nb_api_keys_bootstrap(&api, data_dir, &err);
+    json_t *snaps = keys ? nb_api_snapshot_all(&api, &err) : NULL;
+    if (keys == NULL || snaps == NULL) {
+        fprintf(stderr, "nubis: %s\n", err.msg);
+        return 1;
+    }
+
+    struct daemon d = {.loop = uv_default_loop()};
+    d.sched = nb_sched_new(d.loop, runtimes_dir, logs);
+    _cleanup_free_ char *endpoint = NULL;
+    struct nb_gateway_config gcfg = {.account_id = "local"};
+    d.gw = nb_gateway_new(d.loop, d.sched, logs, &api, &gcfg);
+    if (nb_gateway_load(d.gw, snaps, keys, &err) < 0) {
+        fprintf(stderr, "nubis: loading functions: %s\n", err.msg);
+        return 1;
+    }
+    size_t nfns = json_array_size(snaps);
+    json_decref(snaps);
+    json_decref(keys);
+
+    struct nb_http_limits limits;
+    nb_http_limits_default(&limits);
+    limits.max_body_bytes = 72u << 20; /* code uploads; invocations are held to 32 MiB */
+    if (nb_http_server_new(d.loop, &limits, nb_gateway_handle, nb_gateway_on_error, d.gw, &d.http) <
+        0) {
+        fprintf(stderr, "nubis: cannot create the HTTP server\n");
+        return 1;
+    }
+    nb_http_server_set_body_limit(d.http, nb_gateway_body_limit);
+    if (nb_http_server_listen(d.http, host, port, &err) < 0) {
+        fprintf(stderr, "nubis: %s\n", err.msg);
+        return 1;
+    }
+    int bound = nb_http_server_port(d.http);
+    endpoint = strchr(host, ':') ? nb_xasprintf("http://[%s]:%d", host, bound)
+                                 : nb_xasprintf("http://%s:%d", host, bound);
+    _cleanup_free_ char *endpoint_path = nb_xasprintf("%s/endpoint", data_dir);
+    _cleanup_free_ char *endpoint_line = nb_xasprintf("%s\n", endpoint);
+    r = nb_write_file_atomic(endpoint_path, endpoint_line, strlen(endpoint_line), 0644);
+    if (r < 0)
+        nb_warn("daemon", "cannot write '%s': %s", endpoint_path, strerror(-r));
+
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    uv_timer_init(d.loop, &d.drain);
+    d.sigterm.data = d.sigint.data = d.drain.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    nb_info("daemon", "nubis listening on %s (data dir %s, %zu functions, runtimes %s)", endpoint,
+            data_dir, nfns, runtimes_dir);
+
+    uv_run(d.loop, UV_RUN_DEFAULT);
+
+    nb_http_server_free(d.http);
+    nb_gateway_free(d.gw);
+    nb_sched_free(d.sched);
+    nb_logstore_close(logs);
+    nb_codestore_close(code);
+    nb_store_close(store);
+    uv_loop_close(d.loop);
+    nb_info("daemon", "stopped");
+    return 0;
+}

@@ -1,0 +1,360 @@
+/*
+ * gateway.c: request dispatch, common responses, authentication and the
+ * in-memory function registry (see gateway.h).
+ */
+#include "gateway/internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "auth/sign.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "sched/sched.h"
+
+#define MAX_CLOCK_SKEW_S (15 * 60)
+
+struct nb_gateway *nb_gateway_new(uv_loop_t *loop, struct nb_sched *sched, struct nb_logstore *logs,
+                                  struct nb_api *api, const struct nb_gateway_config *cfg)
+{
+    struct nb_gateway *gw = nb_xcalloc(1, sizeof(*gw));
+    gw->loop = loop;
+    gw->sched = sched;
+    gw->logs = logs;
+    gw->api = api;
+    if (cfg)
+        gw->cfg = *cfg;
+    if (gw->cfg.max_sync_body == 0)
+        gw->cfg.max_sync_body = 32u << 20;
+    if (gw->cfg.max_mgmt_body == 0)
+        gw->cfg.max_mgmt_body = 72u << 20;
+    if (gw->cfg.idle_timeout_ms == 0)
+        gw->cfg.idle_timeout_ms = 300 * 1000;
+    if (gw->cfg.max_instances == 0)
+        gw->cfg.max_instances = 100;
+    gw->cfg.account_id = nb_xstrdup(gw->cfg.account_id ? gw->cfg.account_id : "local");
+    gw->cfg.endpoint = nb_xstrdup(gw->cfg.endpoint ? gw->cfg.endpoint : "");
+    nb_map_init(&gw->fns);
+    nb_map_init(&gw->keys);
+    nb_list_init(&gw->mgmt_queue);
+    return gw;
+}
+
+static void fn_free(struct nb_fn *fn)
+{
+    if (fn == NULL)
+        return;
+    if (fn->pool)
+        nb_pool_retire(fn->pool);
+    for (size_t i = 0; i < fn->nhttp; i++) {
+        free(fn->http[i].name);
+        free(fn->http[i].qualifier);
+    }
+    free(fn->http);
+    json_decref(fn->snapshot);
+    free(fn->key);
+    free(fn->service);
+    free(fn->name);
+    free(fn);
+}
+
+void nb_gateway_free(struct nb_gateway *gw)
+{
+    const char *k;
+    void *v;
+    for (size_t i = 0; nb_map_next(&gw->fns, &i, &k, &v);)
+        fn_free(v);
+    nb_map_release(&gw->fns);
+    for (size_t i = 0; nb_map_next(&gw->keys, &i, &k, &v);)
+        free(v);
+    nb_map_release(&gw->keys);
+    free((char *)gw->cfg.account_id);
+    free((char *)gw->cfg.endpoint);
+    free(gw);
+}
+
+unsigned nb_gateway_busy(const struct nb_gateway *gw)
+{
+    return gw->mgmt_count;
+}
+
+/* ---- registry ---- */
+
+unsigned nb_gw_method_bit(const char *m)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } map[] = {{"GET", NB_M_GET},        {"POST", NB_M_POST}, {"PUT", NB_M_PUT},
+               {"DELETE", NB_M_DELETE},  {"HEAD", NB_M_HEAD}, {"PATCH", NB_M_PATCH},
+               {"OPTIONS", NB_M_OPTIONS}};
+    for (size_t i = 0; i < NB_ARRAY_SIZE(map); i++)
+        if (strcasecmp(m, map[i].name) == 0)
+            return map[i].bit;
+    return 0;
+}
+
+static struct nb_fn *fn_from_snapshot(const char *service, const char *function, json_t *snap)
+{
+    struct nb_fn *fn = nb_xcalloc(1, sizeof(*fn));
+    fn->service = nb_xstrdup(service);
+    fn->name = nb_xstrdup(function);
+    fn->key = nb_xasprintf("%s/%s", service, function);
+    fn->snapshot = json_incref(snap);
+    json_t *f = json_object_get(snap, "function");
+    fn->timeout_s = (int)json_integer_value(json_object_get(f, "timeout"));
+    if (fn->timeout_s <= 0)
+        fn->timeout_s = 60;
+    fn->memory_mb = (int)json_integer_value(json_object_get(f, "memorySize"));
+    if (fn->memory_mb <= 0)
+        fn->memory_mb = 128;
+    json_t *triggers = json_object_get(snap, "triggers");
+    size_t i;
+    json_t *t;
+    fn->http = nb_xcalloc(json_array_size(triggers) + 1, sizeof(*fn->http));
+    json_array_foreach(triggers, i, t)
+    {
+        if (strcmp(json_string_value(json_object_get(t, "triggerType")) ?: "", "http") != 0)
+            continue;
+        struct nb_http_trigger *h = &fn->http[fn->nhttp++];
+        json_t *cfg = json_object_get(t, "triggerConfig");
+        h->name = nb_xstrdup(json_string_value(json_object_get(t, "triggerName")) ?: "");
+        h->qualifier = nb_xstrdup(json_string_value(json_object_get(t, "qualifier")) ?: "LATEST");
+        const char *auth = json_string_value(json_object_get(cfg, "authType"));
+        h->anonymous = auth && strcasecmp(auth, "anonymous") == 0;
+        json_t *methods = json_object_get(cfg, "methods"), *m;
+        size_t j;
+        json_array_foreach(methods, j, m)
+        {
+            h->methods |= nb_gw_method_bit(json_string_value(m) ?: "");
+        }
+    }
+    return fn;
+}
+
+struct nb_fn *nb_gw_find(struct nb_gateway *gw, const char *service, const char *function)
+{
+    char key[300];
+    int n = snprintf(key, sizeof(key), "%s/%s", service, function);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        return NULL;
+    return nb_map_get(&gw->fns, key);
+}
+
+/* The parts of a snapshot that, when changed, need new instances. */
+static int same_runtime(json_t *a, json_t *b)
+{
+    json_t *fa = json_object_get(a, "function"), *fb = json_object_get(b, "function");
+    json_t *sa = json_object_get(a, "service"), *sb = json_object_get(b, "service");
+    return json_equal(fa, fb) &&
+           json_equal(json_object_get(sa, "internetAccess"), json_object_get(sb, "internetAccess"));
+}
+
+void nb_gw_apply(struct nb_gateway *gw, const char *service, const char *function, json_t *snapshot)
+{
+    if (function == NULL) { /* the whole service is gone */
+        size_t plen = strlen(service);
+        const char *k;
+        void *v;
+        for (size_t i = 0; nb_map_next(&gw->fns, &i, &k, &v);) {
+            if (strncmp(k, service, plen) == 0 && k[plen] == '/') {
+                nb_map_del(&gw->fns, k);
+                fn_free(v);
+            }
+        }
+        return;
+    }
+    char *key = nb_xasprintf("%s/%s", service, function);
+    struct nb_fn *old = nb_map_get(&gw->fns, key);
+    if (snapshot == NULL) {
+        nb_map_del(&gw->fns, key);
+        fn_free(old);
+        free(key);
+        return;
+    }
+    struct nb_fn *fn = fn_from_snapshot(service, function, snapshot);
+    if (old && old->pool && same_runtime(old->snapshot, snapshot)) {
+        fn->pool = old->pool; /* only triggers or metadata changed: keep warm instances */
+        old->pool = NULL;
+    }
+    nb_map_put(&gw->fns, key, fn);
+    fn_free(old);
+    free(key);
+}
+
+int nb_gateway_load(struct nb_gateway *gw, json_t *snapshots, json_t *keys, struct nb_err *err)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(snapshots, i, s)
+    {
+        const char *svc =
+            json_string_value(json_object_get(json_object_get(s, "service"), "serviceName"));
+        const char *fn =
+            json_string_value(json_object_get(json_object_get(s, "function"), "functionName"));
+        if (svc == NULL || fn == NULL)
+            return nb_err_set(err, -EINVAL, "snapshot %zu has no service or function name", i);
+        nb_gw_apply(gw, svc, fn, s);
+    }
+    json_array_foreach(keys, i, s)
+    {
+        const char *id = json_string_value(json_object_get(s, "accessKeyId"));
+        const char *secret = json_string_value(json_object_get(s, "accessKeySecret"));
+        if (id && secret)
+            free(nb_map_put(&gw->keys, id, nb_xstrdup(secret)));
+    }
+    return 0;
+}
+
+/* ---- responses ---- */
+
+void nb_gw_respond(struct nb_http_request *req, int status, const char *request_id,
+                   const struct nb_kv *extra, size_t nextra, const char *content_type,
+                   const void *body, size_t len)
+{
+    struct nb_kv h[24];
+    size_t n = 0;
+    if (content_type)
+        h[n++] = (struct nb_kv){"Content-Type", content_type};
+    if (request_id)
+        h[n++] = (struct nb_kv){"X-Fc-Request-Id", request_id};
+    for (size_t i = 0; i < nextra && n < NB_ARRAY_SIZE(h); i++)
+        h[n++] = extra[i];
+    nb_http_respond(req, status, h, n, body, len);
+}
+
+void nb_gw_error(struct nb_http_request *req, int status, const char *request_id, const char *code,
+                 const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct nb_buf body;
+    nb_buf_init(&body, 1 << 16);
+    nb_api_error_body(&body, code, msg);
+    nb_gw_respond(req, status, request_id, NULL, 0, "application/json", body.data ?: "", body.len);
+    nb_buf_release(&body);
+}
+
+void nb_gateway_on_error(struct nb_http_request *req, int status, const char *code,
+                         const char *message, void *udata)
+{
+    (void)udata;
+    char rid[37];
+    nb_uuid(rid);
+    nb_gw_error(req, status, rid, code, "%s", message);
+}
+
+/* ---- authentication ---- */
+
+int nb_gw_authenticate(struct nb_gateway *gw, struct nb_http_request *req, const char *request_id)
+{
+    const char *auth = nb_http_header(req, "authorization");
+    if (auth == NULL) {
+        nb_gw_error(req, 401, request_id, "Unauthorized",
+                    "missing Authorization header: sign requests with an access key "
+                    "(FC scheme: \"FC <AccessKeyID>:<signature>\")");
+        return -1;
+    }
+    char *buf = NULL;
+    const char *id, *sig;
+    if (nb_sign_parse_authorization(auth, &buf, &id, &sig) < 0) {
+        nb_gw_error(req, 403, request_id, "SignatureNotMatch",
+                    "malformed Authorization header: expected \"FC <AccessKeyID>:<signature>\"");
+        free(buf);
+        return -1;
+    }
+    const char *secret = nb_map_get(&gw->keys, id);
+    if (secret == NULL) {
+        nb_gw_error(req, 403, request_id, "InvalidAccessKeyID", "access key '%s' does not exist",
+                    id);
+        free(buf);
+        return -1;
+    }
+    const char *date = nb_http_header(req, "date");
+    long long t = date ? nb_sign_parse_date(date) : -1;
+    long long now = (long long)time(NULL);
+    if (t < 0 || t < now - MAX_CLOCK_SKEW_S || t > now + MAX_CLOCK_SKEW_S) {
+        nb_gw_error(req, 403, request_id, "SignatureNotMatch",
+                    date ? "the Date header is more than 15 minutes away from the server's time"
+                         : "missing Date header");
+        free(buf);
+        return -1;
+    }
+    char *sts = nb_sign_string_to_sign(req->method, nb_http_header(req, "content-md5"),
+                                       nb_http_header(req, "content-type"), date, req->headers,
+                                       req->nheaders, req->path, req->query);
+    char *want = sts ? nb_sign_compute(secret, sts) : NULL;
+    int ok = want && strlen(want) == strlen(sig) && nb_secure_equal(want, sig, strlen(sig));
+    if (!ok)
+        nb_gw_error(req, 403, request_id, "SignatureNotMatch",
+                    "the request signature we calculated does not match the signature you "
+                    "provided; check your access key secret and signing method");
+    free(want);
+    free(sts);
+    free(buf);
+    return ok ? 0 : -1;
+}
+
+/* ---- dispatch ---- */
+
+size_t nb_gateway_body_limit(const struct nb_http_request *req, void *udata)
+{
+    struct nb_gateway *gw = udata;
+    const char *p = req->path;
+    int mgmt = (strncmp(p, "/api/v1/", 8) == 0 || strncmp(p, "/2016-08-15/", 12) == 0) &&
+               strncmp(p, "/2016-08-15/proxy/", 18) != 0 && strstr(p, "/invocations") == NULL;
+    return mgmt ? gw->cfg.max_mgmt_body : gw->cfg.max_sync_body;
+}
+
+void nb_gateway_handle(struct nb_http_request *req, void *udata)
+{
+    struct nb_gateway *gw = udata;
+    char rid[37];
+    nb_uuid(rid);
+    struct nb_route route;
+    nb_route_parse(req->path, &route);
+    switch (route.kind) {
+    case NB_ROUTE_HEALTH:
+        nb_gw_respond(req, 200, rid, NULL, 0, "application/json", "{\"status\":\"ok\"}", 15);
+        break;
+    case NB_ROUTE_METRICS:
+        nb_gw_metrics(gw, req);
+        break;
+    case NB_ROUTE_TRIGGER:
+        nb_gw_trigger(gw, req, &route, rid);
+        break;
+    case NB_ROUTE_INVOKE:
+        if (strcmp(req->method, "POST") != 0)
+            nb_gw_error(req, 405, rid, "MethodNotAllowed", "use POST to invoke a function");
+        else if (nb_gw_authenticate(gw, req, rid) == 0)
+            nb_gw_invoke(gw, req, &route, rid);
+        break;
+    case NB_ROUTE_LOGS:
+        if (strcmp(req->method, "GET") != 0)
+            nb_gw_error(req, 405, rid, "MethodNotAllowed", "use GET to read logs");
+        else if (nb_gw_authenticate(gw, req, rid) == 0)
+            nb_gw_logs(gw, req, &route, rid);
+        break;
+    case NB_ROUTE_MGMT:
+        if (nb_gw_authenticate(gw, req, rid) == 0)
+            nb_gw_mgmt(gw, req, &route, rid);
+        break;
+    case NB_ROUTE_BAD:
+        nb_gw_error(req, 400, rid, "InvalidArgument", "malformed path '%.200s'", req->path);
+        break;
+    case NB_ROUTE_NOT_FOUND:
+    default:
+        nb_gw_error(req, 404, rid, "PathNotSupported", "no such path: '%.200s'", req->path);
+        break;
+    }
+    nb_route_release(&route);
+}

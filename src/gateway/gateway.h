@@ -1,0 +1,57 @@
+/*
+ * gateway.h: everything between an HTTP request and the core: routing,
+ * authentication, HTTP triggers, the invoke API, the management API (run on
+ * worker threads), logs, health and metrics.
+ *
+ * OVERALL DESIGN
+ * The gateway keeps the in-memory view of every function (its "snapshot"
+ * from the API, parsed once into struct nb_fn) in a hash map keyed by
+ * "service/function", so the hot path never reads the store.  Management
+ * requests run one at a time on the uv thread pool; the snapshots they
+ * return are applied on the loop when they complete.  A function whose code
+ * or config changed gets a new pool; the old one is retired (drained).
+ */
+#ifndef NB_GATEWAY_GATEWAY_H
+#define NB_GATEWAY_GATEWAY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "base/err.h"
+#include "http/http.h"
+
+struct nb_sched;
+struct nb_logstore;
+struct nb_api;
+
+struct nb_gateway_config {
+    size_t max_sync_body;     /* invocation bodies; default 32 MiB */
+    size_t max_mgmt_body;     /* management bodies (code uploads); default 72 MiB */
+    unsigned idle_timeout_ms; /* instance idle timeout; default 300 s */
+    int max_instances;        /* per function; default 100 */
+    const char *account_id;   /* shown to functions as context.accountId */
+    const char *endpoint;     /* our URL, for messages */
+};
+
+struct nb_gateway;
+
+/* The gateway borrows sched, logs and api; they must outlive it. */
+struct nb_gateway *nb_gateway_new(uv_loop_t *loop, struct nb_sched *sched, struct nb_logstore *logs,
+                                  struct nb_api *api, const struct nb_gateway_config *cfg);
+void nb_gateway_free(struct nb_gateway *gw);
+
+/* Loads the start-up state: every function snapshot and every access key. */
+int nb_gateway_load(struct nb_gateway *gw, json_t *snapshots, json_t *keys, struct nb_err *err);
+
+/* The HTTP server's handler and error hook (udata = the gateway). */
+void nb_gateway_handle(struct nb_http_request *req, void *udata);
+void nb_gateway_on_error(struct nb_http_request *req, int status, const char *code,
+                         const char *message, void *udata);
+/* Body limit for a request whose headers have arrived (udata = the gateway). */
+size_t nb_gateway_body_limit(const struct nb_http_request *req, void *udata);
+
+/* Management requests queued or running (shutdown waits for them). */
+unsigned nb_gateway_busy(const struct nb_gateway *gw);
+
+#endif

@@ -1,0 +1,454 @@
+/*
+ * invoke.c: the hot path: HTTP triggers and the invoke API.
+ *
+ * A call turns the HTTP request into an INVOKE (meta JSON + the raw body,
+ * which is passed by reference, never copied), submits it to the function's
+ * pool, and turns the result into the HTTP answer: for triggers, the
+ * function's own status, headers (filtered per FC) and body; for the invoke
+ * API, FC's invoke answer (200 with X-Fc-Error-Type on function errors).
+ */
+#include "gateway/internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "sched/sched.h"
+
+#define LOG_TAIL_BYTES 4096
+
+struct gw_call {
+    struct nb_invocation inv;
+    struct nb_gateway *gw;
+    struct nb_http_request *req;
+    int is_trigger;
+    int timeout_s;
+    int cold;
+    char *meta;
+    struct nb_buf tail;
+};
+
+static const char *status_names[] = {"ok",      "handled", "unhandled", "timeout",
+                                     "crashed", "init",    "cancelled"};
+
+/* ---- building the INVOKE meta ---- */
+
+static void add_multi(json_t *obj, const char *key, const char *value)
+{
+    json_t *v = json_stringn(value, strlen(value));
+    if (v == NULL) /* not UTF-8: keep the bytes visible, replaced */
+        v = json_string("\xef\xbf\xbd");
+    json_t *cur = json_object_get(obj, key);
+    if (cur == NULL) {
+        json_object_set_new(obj, key, v);
+    } else if (json_is_array(cur)) {
+        json_array_append_new(cur, v);
+    } else {
+        json_t *arr = json_array();
+        json_array_append(arr, cur);
+        json_array_append_new(arr, v);
+        json_object_set_new(obj, key, arr);
+    }
+}
+
+static json_t *parse_query(const char *q)
+{
+    json_t *obj = json_object();
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        if (n > 0) {
+            const char *eq = memchr(q, '=', n);
+            size_t klen = eq ? (size_t)(eq - q) : n;
+            char *k = nb_url_decode(q, klen, 1);
+            char *v = eq ? nb_url_decode(eq + 1, n - klen - 1, 1) : nb_xstrdup("");
+            if (k == NULL)
+                k = nb_xstrndup(q, klen);
+            if (v == NULL)
+                v = nb_xstrndup(eq + 1, n - klen - 1);
+            add_multi(obj, k, v);
+            free(k);
+            free(v);
+        }
+        q += amp ? n + 1 : n;
+    }
+    return obj;
+}
+
+static int hidden_request_header(const char *name)
+{
+    return strncasecmp(name, "x-fc-", 5) == 0 || strcasecmp(name, "connection") == 0 ||
+           strcasecmp(name, "keep-alive") == 0;
+}
+
+static char *trigger_meta(struct nb_http_request *req, const struct nb_route *route,
+                          const char *request_id, int timeout_s)
+{
+    json_t *headers = json_object();
+    char lower[256];
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *k = req->headers[i].key;
+        if (hidden_request_header(k))
+            continue;
+        size_t n = strlen(k);
+        if (n >= sizeof(lower))
+            continue;
+        for (size_t j = 0; j <= n; j++)
+            lower[j] = (char)(k[j] >= 'A' && k[j] <= 'Z' ? k[j] + 32 : k[j]);
+        add_multi(headers, lower, req->headers[i].value);
+    }
+    json_t *http = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "method", req->method, "path",
+                             route->rest, "url", req->url, "queries", parse_query(req->query),
+                             "headers", headers, "clientIP", req->client_ip);
+    if (http == NULL) { /* a path or URL that is not UTF-8 */
+        http = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s}", "method", req->method, "path", "/",
+                         "url", "/", "queries", json_object(), "headers", json_object(), "clientIP",
+                         req->client_ip);
+    }
+    json_t *meta =
+        json_pack("{s:s, s:s, s:I, s:o}", "requestId", request_id, "kind", "http", "deadline",
+                  (json_int_t)(nb_wall_ms() + timeout_s * 1000LL), "http", http);
+    char *s = json_dumps(meta, JSON_COMPACT);
+    json_decref(meta);
+    return s;
+}
+
+static char *event_meta(const char *request_id, int timeout_s)
+{
+    return nb_xasprintf("{\"requestId\":\"%s\",\"kind\":\"event\",\"deadline\":%lld}", request_id,
+                        (long long)(nb_wall_ms() + timeout_s * 1000LL));
+}
+
+/* ---- pools ---- */
+
+static char **pool_env(struct nb_fn *fn, json_t *f)
+{
+    json_t *vars = json_object_get(f, "environmentVariables");
+    size_t n = json_object_size(vars), i = 0;
+    char **env = nb_xcalloc(n + 8, sizeof(char *));
+    const char *k;
+    json_t *v;
+    json_object_foreach(vars, k, v)
+    {
+        if (json_is_string(v))
+            env[i++] = nb_xasprintf("%s=%s", k, json_string_value(v));
+    }
+    env[i++] = nb_xasprintf("FC_SERVICE_NAME=%s", fn->service);
+    env[i++] = nb_xasprintf("FC_FUNCTION_NAME=%s", fn->name);
+    env[i++] = nb_xasprintf("FC_FUNCTION_MEMORY_SIZE=%d", fn->memory_mb);
+    env[i++] = nb_xasprintf("FC_REGION=local");
+    env[i] = NULL;
+    return env;
+}
+
+static struct nb_pool *fn_pool(struct nb_gateway *gw, struct nb_fn *fn)
+{
+    if (fn->pool)
+        return fn->pool;
+    json_t *f = json_object_get(fn->snapshot, "function");
+    json_t *svc = json_object_get(fn->snapshot, "service");
+    json_t *nul = json_null(); /* a singleton: no reference counting */
+    json_t *initializer = json_object_get(f, "initializer") ?: nul;
+    json_t *handler_type = json_object_get(f, "handlerType") ?: nul;
+    json_t *vars = json_object_get(f, "environmentVariables");
+    int init_timeout = (int)json_integer_value(json_object_get(f, "initializationTimeout"));
+    if (init_timeout <= 0)
+        init_timeout = 3;
+    json_t *init = json_pack(
+        "{s:{s:s, s:s, s:O, s:i, s:i, s:i, s:s, s:O}, s:{s:s, s:s, s:s}, s:s, s:s, s:s,"
+        " s:{s:s, s:s, s:s}, s:o}",
+        "function", "name", fn->name, "handler",
+        json_string_value(json_object_get(f, "handler")) ?: "index.handler", "initializer",
+        initializer, "initializationTimeout", init_timeout, "memorySize", fn->memory_mb, "timeout",
+        fn->timeout_s, "runtime", json_string_value(json_object_get(f, "runtime")) ?: "",
+        "handlerType", handler_type, "service", "name", fn->service, "qualifier", "LATEST",
+        "versionId", "", "codeDir", json_string_value(json_object_get(f, "codeDir")) ?: "",
+        "region", "local", "accountId", gw->cfg.account_id, "credentials", "accessKeyId", "",
+        "accessKeySecret", "", "securityToken", "", "env",
+        vars ? json_deep_copy(vars) : json_object());
+    struct nb_pool_config cfg = {
+        .service = nb_xstrdup(fn->service),
+        .function = nb_xstrdup(fn->name),
+        .runtime = nb_xstrdup(json_string_value(json_object_get(f, "runtime")) ?: ""),
+        .code_dir = nb_xstrdup(json_string_value(json_object_get(f, "codeDir")) ?: ""),
+        .init_meta = init ? json_dumps(init, JSON_COMPACT) : nb_xstrdup("{}"),
+        .env = pool_env(fn, f),
+        .memory_mb = fn->memory_mb,
+        .timeout_s = fn->timeout_s,
+        .init_timeout_s = init_timeout,
+        .concurrency = (int)json_integer_value(json_object_get(f, "instanceConcurrency")),
+        .internet = json_is_true(json_object_get(svc, "internetAccess")),
+        .max_instances = gw->cfg.max_instances,
+        .idle_timeout_ms = gw->cfg.idle_timeout_ms,
+    };
+    json_decref(init);
+    fn->pool = nb_pool_new(gw->sched, &cfg);
+    return fn->pool;
+}
+
+/* ---- answering ---- */
+
+static int hidden_response_header(const char *name)
+{
+    static const char *drop[] = {"connection", "content-length",   "date", "keep-alive", "server",
+                                 "upgrade",    "transfer-encoding"};
+    if (strncasecmp(name, "x-fc-", 5) == 0)
+        return 1;
+    for (size_t i = 0; i < NB_ARRAY_SIZE(drop); i++)
+        if (strcasecmp(name, drop[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The FC error body for failures that produced no body of the function's own. */
+static void failure_body(struct nb_invocation *inv, struct nb_buf *out)
+{
+    if (inv->status != NB_INV_CRASHED && inv->status != NB_INV_TIMEOUT && inv->result.len > 0) {
+        nb_buf_append(out, inv->result.data, inv->result.len);
+        return;
+    }
+    json_t *b = json_pack("{s:s}", "errorMessage", inv->error[0] ? inv->error : "unknown error");
+    char *s = json_dumps(b, JSON_COMPACT);
+    nb_buf_appends(out, s ? s : "{}");
+    free(s);
+    json_decref(b);
+}
+
+static const char *error_type(enum nb_inv_status st)
+{
+    return st == NB_INV_HANDLED ? "HandledInvocationError" : "UnhandledInvocationError";
+}
+
+static void call_free(struct gw_call *c)
+{
+    free(c->meta);
+    json_decref(c->inv.result_meta);
+    nb_buf_release(&c->inv.result);
+    nb_buf_release(&c->tail);
+    free(c);
+}
+
+static void answer_trigger(struct gw_call *c)
+{
+    struct nb_invocation *inv = &c->inv;
+    char dur[32];
+    snprintf(dur, sizeof(dur), "%llu",
+             (unsigned long long)((inv->end_ns - inv->start_ns + 999999) / 1000000));
+    if (inv->status == NB_INV_OK) {
+        json_t *hs = json_object_get(inv->result_meta, "headers");
+        size_t n = json_array_size(hs), k = 0, i;
+        struct nb_kv *h = nb_xcalloc(n + 4, sizeof(*h));
+        json_t *pair;
+        json_array_foreach(hs, i, pair)
+        {
+            const char *name = json_string_value(json_array_get(pair, 0));
+            const char *value = json_string_value(json_array_get(pair, 1));
+            if (name && value && !hidden_response_header(name) && !strpbrk(name, "\r\n:") &&
+                !strpbrk(value, "\r\n"))
+                h[k++] = (struct nb_kv){name, value};
+        }
+        h[k++] = (struct nb_kv){"X-Fc-Invocation-Duration", dur};
+        if (c->cold)
+            h[k++] = (struct nb_kv){"X-Nubis-Cold-Start", "1"};
+        int status = inv->http_status >= 100 && inv->http_status <= 999 ? inv->http_status : 200;
+        nb_gw_respond(c->req, status, inv->request_id, h, k, NULL, inv->result.data ?: "",
+                      inv->result.len);
+        free(h);
+        return;
+    }
+    int status = inv->status == NB_INV_TIMEOUT ? 504 : inv->status == NB_INV_CANCELLED ? 503 : 502;
+    struct nb_buf body;
+    nb_buf_init(&body, 1u << 26);
+    failure_body(inv, &body);
+    struct nb_kv h[] = {{"X-Fc-Error-Type", error_type(inv->status)},
+                        {"X-Fc-Invocation-Duration", dur}};
+    nb_gw_respond(c->req, status, inv->request_id, h, 2, "application/json", body.data ?: "",
+                  body.len);
+    nb_buf_release(&body);
+}
+
+static void answer_invoke(struct gw_call *c)
+{
+    struct nb_invocation *inv = &c->inv;
+    char dur[32];
+    snprintf(dur, sizeof(dur), "%llu",
+             (unsigned long long)((inv->end_ns - inv->start_ns + 999999) / 1000000));
+    struct nb_kv h[6];
+    size_t n = 0;
+    h[n++] = (struct nb_kv){"X-Fc-Invocation-Duration", dur};
+    h[n++] = (struct nb_kv){"X-Fc-Invocation-Service-Version", "LATEST"};
+    h[n++] = (struct nb_kv){"X-Fc-Max-Memory-Usage", "0"};
+    char *log64 = NULL;
+    if (c->tail.max) {
+        log64 = nb_base64_encode(c->tail.data ?: "", c->tail.len);
+        h[n++] = (struct nb_kv){"X-Fc-Log-Result", log64};
+    }
+    if (c->cold)
+        h[n++] = (struct nb_kv){"X-Nubis-Cold-Start", "1"};
+    if (inv->status == NB_INV_OK) {
+        nb_gw_respond(c->req, 200, inv->request_id, h, n, "application/octet-stream",
+                      inv->result.data ?: "", inv->result.len);
+    } else if (inv->status == NB_INV_CANCELLED) {
+        free(log64);
+        nb_gw_error(c->req, 503, inv->request_id, "ServiceUnavailable", "%s", inv->error);
+        return;
+    } else {
+        struct nb_buf body;
+        nb_buf_init(&body, 1u << 26);
+        failure_body(inv, &body);
+        h[n++] = (struct nb_kv){"X-Fc-Error-Type", error_type(inv->status)};
+        nb_gw_respond(c->req, 200, inv->request_id, h, n, "application/json", body.data ?: "",
+                      body.len);
+        nb_buf_release(&body);
+    }
+    free(log64);
+}
+
+static void call_done(struct nb_invocation *inv, void *arg)
+{
+    struct gw_call *c = arg;
+    struct nb_gateway *gw = c->gw;
+    if (inv->end_ns == 0)
+        inv->end_ns = nb_now_ns();
+    if (inv->status < NB_ARRAY_SIZE(gw->m_invocations))
+        gw->m_invocations[inv->status]++;
+    gw->m_duration_ms_sum += (inv->end_ns - inv->start_ns) / 1000000;
+    if (inv->status != NB_INV_OK && inv->status != NB_INV_HANDLED)
+        nb_info("gateway", "%s: %s (%s)", inv->request_id, status_names[inv->status], inv->error);
+    if (c->is_trigger)
+        answer_trigger(c);
+    else
+        answer_invoke(c);
+    call_free(c);
+}
+
+/* Checks the qualifier; answers 404 and returns -1 if we cannot serve it. */
+static int check_qualifier(struct nb_http_request *req, const char *q, const char *rid)
+{
+    if (q == NULL || *q == '\0' || strcmp(q, "LATEST") == 0 || strcmp(q, "$LATEST") == 0)
+        return 0;
+    nb_gw_error(req, 404, rid, "VersionNotFound", "qualifier '%s' not found", q);
+    return -1;
+}
+
+static void submit(struct nb_gateway *gw, struct nb_http_request *req, struct nb_fn *fn,
+                   struct gw_call *c, const char *rid)
+{
+    c->gw = gw;
+    c->req = req;
+    c->timeout_s = fn->timeout_s;
+    snprintf(c->inv.request_id, sizeof(c->inv.request_id), "%s", rid);
+    c->inv.timeout_ms = fn->timeout_s * 1000;
+    c->inv.body = req->body;
+    c->inv.body_len = req->body_len;
+    c->inv.meta_len = strlen(c->meta);
+    c->inv.meta = c->meta;
+    c->inv.start_ns = nb_now_ns();
+    nb_buf_init(&c->inv.result, 1u << 26);
+    c->inv.done = call_done;
+    c->inv.done_arg = c;
+    int r = nb_pool_submit(fn_pool(gw, fn), &c->inv, &c->cold);
+    if (r < 0) {
+        gw->m_throttles++;
+        nb_gw_error(req, 429, rid, "ResourceExhausted",
+                    "function '%s' has too many requests waiting; try again later", fn->key);
+        call_free(c);
+    }
+}
+
+static int is_async(struct nb_http_request *req, const char *rid)
+{
+    const char *t = nb_http_header(req, "x-fc-invocation-type");
+    if (t == NULL || strcasecmp(t, "Sync") == 0)
+        return 0;
+    nb_gw_error(req, 400, rid, "InvalidArgument",
+                "X-Fc-Invocation-Type '%s' is not supported: this nubis runs Sync invocations only",
+                t);
+    return 1;
+}
+
+void nb_gw_trigger(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,
+                   const char *rid)
+{
+    struct nb_fn *fn = nb_gw_find(gw, route->service, route->function);
+    if (fn == NULL) {
+        nb_gw_error(req, 404, rid, "FunctionNotFound", "function '%s/%s' does not exist",
+                    route->service, route->function);
+        return;
+    }
+    if (check_qualifier(req, route->qualifier, rid) < 0)
+        return;
+    struct nb_http_trigger *t = NULL;
+    for (size_t i = 0; i < fn->nhttp && t == NULL; i++)
+        if (strcmp(fn->http[i].qualifier, "LATEST") == 0)
+            t = &fn->http[i];
+    if (t == NULL) {
+        nb_gw_error(req, 404, rid, "TriggerNotFound", "function '%s' has no HTTP trigger", fn->key);
+        return;
+    }
+    unsigned bit = nb_gw_method_bit(req->method);
+    if ((t->methods & bit) == 0) {
+        nb_gw_error(req, 405, rid, "MethodNotAllowed",
+                    "method %s is not allowed by HTTP trigger '%s'", req->method, t->name);
+        return;
+    }
+    if (!t->anonymous && nb_gw_authenticate(gw, req, rid) < 0)
+        return;
+    if (is_async(req, rid))
+        return;
+    struct gw_call *c = nb_xcalloc(1, sizeof(*c));
+    c->is_trigger = 1;
+    c->inv.kind = NB_INV_HTTP;
+    c->meta = trigger_meta(req, route, rid, fn->timeout_s);
+    submit(gw, req, fn, c, rid);
+}
+
+static const char *query_param(const char *q, const char *name, char *out, size_t outlen)
+{
+    size_t nlen = strlen(name);
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        if (n > nlen && strncmp(q, name, nlen) == 0 && q[nlen] == '=') {
+            char *v = nb_url_decode(q + nlen + 1, n - nlen - 1, 1);
+            if (v == NULL)
+                return NULL;
+            snprintf(out, outlen, "%s", v);
+            free(v);
+            return out;
+        }
+        q += amp ? n + 1 : n;
+    }
+    return NULL;
+}
+
+void nb_gw_invoke(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,
+                  const char *rid)
+{
+    struct nb_fn *fn = nb_gw_find(gw, route->service, route->function);
+    if (fn == NULL) {
+        nb_gw_error(req, 404, rid, "FunctionNotFound", "function '%s/%s' does not exist",
+                    route->service, route->function);
+        return;
+    }
+    char qbuf[130];
+    const char *q = route->qualifier ? route->qualifier
+                                     : query_param(req->query, "qualifier", qbuf, sizeof(qbuf));
+    if (check_qualifier(req, q, rid) < 0)
+        return;
+    if (is_async(req, rid))
+        return;
+    struct gw_call *c = nb_xcalloc(1, sizeof(*c));
+    c->inv.kind = NB_INV_EVENT;
+    c->meta = event_meta(rid, fn->timeout_s);
+    const char *lt = nb_http_header(req, "x-fc-log-type");
+    if (lt && strcasecmp(lt, "Tail") == 0) {
+        nb_buf_init(&c->tail, LOG_TAIL_BYTES);
+        c->inv.log_tail = &c->tail;
+    }
+    submit(gw, req, fn, c, rid);
+}

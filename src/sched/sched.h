@@ -1,0 +1,72 @@
+/*
+ * sched.h: instance pools, one per function version.
+ *
+ * OVERALL DESIGN
+ * A pool owns the instances of one function version (code + config).  An
+ * invocation goes to the ready instance with the fewest invocations in
+ * flight below instanceConcurrency; if there is none it waits in the pool's
+ * bounded FIFO, and a new instance is started while the pool is below
+ * max_instances and the instances starting cannot absorb the queue.  An
+ * instance idle for idle_timeout_ms is stopped (scale to zero).  A pool
+ * whose function changed is retired: it takes no new work, its queued and
+ * in-flight invocations finish, then its instances stop and it frees
+ * itself.  Everything runs on the loop.
+ */
+#ifndef NB_SCHED_SCHED_H
+#define NB_SCHED_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "runtime/instance.h"
+
+struct nb_logstore;
+
+struct nb_pool_config {
+    char *service;
+    char *function;
+    char *runtime;
+    char *code_dir;  /* host path of the unpacked code */
+    char *init_meta; /* INIT meta JSON text */
+    char **env;      /* "K=V", NULL-terminated */
+    int memory_mb;
+    int timeout_s;
+    int init_timeout_s;
+    int concurrency;
+    int internet;
+    int max_instances;        /* default 100 */
+    int max_queue;            /* pending invocations; default 1000 */
+    unsigned idle_timeout_ms; /* default 300 s */
+};
+
+struct nb_sched_stats {
+    uint64_t instances_started;
+    uint64_t cold_starts;
+    unsigned instances;
+    unsigned pending;
+};
+
+struct nb_sched;
+struct nb_pool;
+
+/* logs may be NULL (tests).  runtimes_dir: host path of runtimes/. */
+struct nb_sched *nb_sched_new(uv_loop_t *loop, const char *runtimes_dir, struct nb_logstore *logs);
+/* Stops every pool (kills instances, cancels queued work) and calls done once all are gone. */
+void nb_sched_shutdown(struct nb_sched *s, void (*done)(void *), void *arg);
+void nb_sched_free(struct nb_sched *s);
+void nb_sched_stats(const struct nb_sched *s, struct nb_sched_stats *out);
+
+/* Creates a pool; cfg's contents are moved into the pool (cfg is zeroed). */
+struct nb_pool *nb_pool_new(struct nb_sched *s, struct nb_pool_config *cfg);
+/*
+ * Runs inv on the pool.  inv->done runs exactly once, later.  Returns 0, or
+ * -EAGAIN when the pool's queue is full (429), -ESHUTDOWN if it is retired
+ * (done not called in either case).  Sets inv->priv_sched; *cold is set
+ * when the invocation waits for a new instance (may be NULL).
+ */
+int nb_pool_submit(struct nb_pool *p, struct nb_invocation *inv, int *cold);
+/* Retires a pool (see above); the pool frees itself when empty. */
+void nb_pool_retire(struct nb_pool *p);
+
+#endif
