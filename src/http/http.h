@@ -30,13 +30,13 @@
 #include "base/kv.h"
 
 struct nb_http_limits {
-    size_t max_header_bytes;     /* all header lines together; default 8 KiB */
-    size_t max_url_bytes;        /* path + query; default 4 KiB */
-    size_t max_body_bytes;       /* default 32 MiB */
-    unsigned header_timeout_ms;  /* default 10 s */
-    unsigned body_timeout_ms;    /* max gap between body reads; default 30 s */
-    unsigned idle_timeout_ms;    /* keep-alive idle; default 60 s */
-    unsigned max_connections;    /* beyond this, new connections are closed; default 10000 */
+    size_t max_header_bytes;    /* all header lines together; default 8 KiB */
+    size_t max_url_bytes;       /* path + query; default 4 KiB */
+    size_t max_body_bytes;      /* default 32 MiB */
+    unsigned header_timeout_ms; /* default 10 s */
+    unsigned body_timeout_ms;   /* max gap between body reads; default 30 s */
+    unsigned idle_timeout_ms;   /* keep-alive idle; default 60 s */
+    unsigned max_connections;   /* beyond this, new connections are closed; default 10000 */
 };
 
 /* Fills limits with the defaults above. */
@@ -50,10 +50,10 @@ struct nb_http_conn; /* opaque */
  */
 struct nb_http_request {
     struct nb_http_conn *conn;
-    const char *method; /* "GET", ... */
-    const char *url;    /* request-target as sent: "/a/b%20c?x=1" */
-    const char *path;   /* url up to '?' (still percent-encoded) */
-    const char *query;  /* after '?', without it; "" if none */
+    const char *method;    /* "GET", ... */
+    const char *url;       /* request-target as sent: "/a/b%20c?x=1" */
+    const char *path;      /* url up to '?' (still percent-encoded) */
+    const char *query;     /* after '?', without it; "" if none */
     struct nb_kv *headers; /* in arrival order, names as sent */
     size_t nheaders;
     const char *body; /* whole body (de-chunked), NUL-terminated; "" if none */
@@ -90,6 +90,15 @@ struct nb_http_server;
 int nb_http_server_new(uv_loop_t *loop, const struct nb_http_limits *limits,
                        nb_http_handler_fn handler, nb_http_error_fn on_error, void *udata,
                        struct nb_http_server **out);
+/*
+ * Optional: decides the body limit of each request once its headers have
+ * arrived (say, 32 MiB for invocations and more for code uploads); the
+ * server applies min(fn(req), limits.max_body_bytes), both to an announced
+ * Content-Length (and Expect: 100-continue) and to bytes as they arrive.
+ * Only the request line and headers of req are set when fn runs.
+ */
+typedef size_t (*nb_http_body_limit_fn)(const struct nb_http_request *req, void *udata);
+void nb_http_server_set_body_limit(struct nb_http_server *srv, nb_http_body_limit_fn fn);
 /* Binds and listens on host:port (port 0 picks a free one).  0 or -errno, err filled. */
 int nb_http_server_listen(struct nb_http_server *srv, const char *host, int port,
                           struct nb_err *err);
@@ -106,6 +115,8 @@ void nb_http_server_shutdown(struct nb_http_server *srv, unsigned grace_ms, void
 void nb_http_server_free(struct nb_http_server *srv);
 /* Number of open connections and of requests being handled (for metrics). */
 size_t nb_http_server_connections(const struct nb_http_server *srv);
+/* Number of requests given to the handler and not yet answered (added). */
+size_t nb_http_server_requests(const struct nb_http_server *srv);
 
 /*
  * Answers req with a complete response.  headers are copied; the server adds
