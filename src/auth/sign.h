@@ -19,13 +19,14 @@
  * headers (only x-fc-* ones are used; names compared case-insensitively);
  * content_md5/content_type/date are the header values or NULL.  path is the
  * request path, still percent-encoded (it is decoded here); query is the raw
- * query (without '?') and is used only if the path contains "/proxy/".
+ * query (without '?') and is used only for FC proxy paths, i.e. when the
+ * path after its first segment starts with "/proxy/" ("/2016-08-15/proxy/..."),
+ * as the FC SDK does.
  * Returns NULL if the path or query cannot be decoded.
  */
-char *nb_sign_string_to_sign(const char *method, const char *content_md5,
-                             const char *content_type, const char *date,
-                             const struct nb_kv *headers, size_t nheaders, const char *path,
-                             const char *query);
+char *nb_sign_string_to_sign(const char *method, const char *content_md5, const char *content_type,
+                             const char *date, const struct nb_kv *headers, size_t nheaders,
+                             const char *path, const char *query);
 /* base64(HMAC-SHA256(secret, sts)) (caller frees). */
 char *nb_sign_compute(const char *secret, const char *sts);
 /*
