@@ -26,7 +26,6 @@ cat <<MSG
 nubis is running on http://$listen (data dir $data_dir). Try:
 
   curl 'http://$listen/2016-08-15/proxy/demo.LATEST/hello/?name=Serverless'
-  $bin invoke demo/hello -d '{}'
   $bin list
   $bin logs demo/hello
 

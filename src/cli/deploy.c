@@ -329,6 +329,7 @@ int nb_cmd_deploy(int argc, char **argv)
         d.dir = argv[optind];
 
     json_t *m = NULL, *report = NULL;
+    char *s = NULL, *spath = NULL;
     int rc = nb_manifest_load(d.dir, &m, &d.err);
     if (rc)
         return nb_cli_fail_err(&d.err);
@@ -356,8 +357,8 @@ int nb_cmd_deploy(int argc, char **argv)
     }
 
     report = json_object();
-    _cleanup_free_ char *s = nb_client_seg(d.service);
-    _cleanup_free_ char *spath = nb_xasprintf("/api/v1/services/%s", s);
+    s = nb_client_seg(d.service);
+    spath = nb_xasprintf("/api/v1/services/%s", s);
     json_t *sbody = nb_manifest_service_body(m), *sans = NULL;
     rc = nb_client_json(&d.c, "PUT", spath, NULL, sbody, &sans, &d.err);
     json_decref(sbody);
@@ -381,6 +382,8 @@ int nb_cmd_deploy(int argc, char **argv)
 out:
     if (rc)
         nb_cli_fail_err(&d.err);
+    free(spath);
+    free(s);
     json_decref(report);
     json_decref(m);
     nb_ignore_free(d.ig);

@@ -129,6 +129,7 @@ static void on_drain(uv_timer_t *t)
     if (nb_gateway_busy(d->gw) > 0)
         return;
     uv_timer_stop(t);
+    nb_gateway_clear(d->gw);
     nb_sched_shutdown(d->sched, on_sched_down, d);
 }
 

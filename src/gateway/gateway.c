@@ -64,13 +64,20 @@ static void fn_free(struct nb_fn *fn)
     free(fn);
 }
 
-void nb_gateway_free(struct nb_gateway *gw)
+void nb_gateway_clear(struct nb_gateway *gw)
 {
     const char *k;
     void *v;
     for (size_t i = 0; nb_map_next(&gw->fns, &i, &k, &v);)
         fn_free(v);
     nb_map_release(&gw->fns);
+}
+
+void nb_gateway_free(struct nb_gateway *gw)
+{
+    const char *k;
+    void *v;
+    nb_gateway_clear(gw);
     for (size_t i = 0; nb_map_next(&gw->keys, &i, &k, &v);)
         free(v);
     nb_map_release(&gw->keys);

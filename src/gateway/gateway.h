@@ -40,6 +40,11 @@ struct nb_gateway;
 struct nb_gateway *nb_gateway_new(uv_loop_t *loop, struct nb_sched *sched, struct nb_logstore *logs,
                                   struct nb_api *api, const struct nb_gateway_config *cfg);
 void nb_gateway_free(struct nb_gateway *gw);
+/*
+ * Forgets every function and retires its pool (shutdown: before the
+ * scheduler stops, which frees the pools).
+ */
+void nb_gateway_clear(struct nb_gateway *gw);
 
 /* Loads the start-up state: every function snapshot and every access key. */
 int nb_gateway_load(struct nb_gateway *gw, json_t *snapshots, json_t *keys, struct nb_err *err);

@@ -43,8 +43,7 @@ void nb_logstore_append(struct nb_logstore *ls, const char *service, const char 
  * at most limit lines (the newest ones).  Thread-safe.  0 or -errno.
  */
 int nb_logstore_query(struct nb_logstore *ls, const char *service, const char *function,
-                      int64_t since_ms, const char *request_id, size_t limit,
-                      struct nb_buf *out);
+                      int64_t since_ms, const char *request_id, size_t limit, struct nb_buf *out);
 
 /* Removes the logs of a deleted function. */
 void nb_logstore_remove(struct nb_logstore *ls, const char *service, const char *function);

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# bench/run.sh: hello-world over nubis's HTTP trigger next to a bare Node
+# http.createServer running the same handler, measured with wrk in one run.
+#
+#   bench/run.sh                 # DUR=10s (c16), DUR1=5s (c1), WARM=2s
+#   DUR=5s DUR1=3s bench/run.sh  # shorter
+#
+# Knobs (env): NUBIS_BIN (default build/nubis), DUR, DUR1, WARM, CONNS=16,
+# PIN=1 (servers on CPU 1, wrk on CPU 0), NODE (default: node on PATH).
+# Only 127.0.0.1 is bound; every server is stopped by the PID we started.
+set -uo pipefail
+export LC_ALL=C
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+NUBIS=${NUBIS_BIN:-$ROOT/build/nubis}
+NODE=${NODE:-$(command -v node)}
+PY=/usr/bin/python3
+DUR=${DUR:-10s}; DUR1=${DUR1:-5s}; WARM=${WARM:-2s}; CONNS=${CONNS:-16}; PIN=${PIN:-1}
+QUERY='?name=bench'
+EXPECT='{"message":"Hello, bench!"}'
+
+die() { echo "bench: $*" >&2; exit 1; }
+[ -x "$NUBIS" ] || die "no nubis binary at $NUBIS (run make, or set NUBIS_BIN)"
+[ -n "$NODE" ] || die "node not found"
+if ! command -v wrk >/dev/null; then
+  echo "bench: installing wrk" >&2
+  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } \
+    || die "wrk is missing and apt-get install wrk failed"
+fi
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then SRV_PIN=(taskset -c 1); CLI_PIN=(taskset -c 0)
+else SRV_PIN=(); CLI_PIN=(); fi
+
+TMP=$(mktemp -d /tmp/nubis-bench.XXXXXX)
+PIDS=()
+stop_all() { # by the PIDs (= process groups) we started
+  local p i
+  for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do
+    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$p" 2>/dev/null; wait "$p" 2>/dev/null
+  done
+  PIDS=()
+}
+cleanup() { stop_all; rm -rf "$TMP"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start() { # logfile cmd... -> sets PID (its own session, pinned)
+  local log=$1; shift
+  setsid "${SRV_PIN[@]}" "$@" </dev/null >>"$log" 2>&1 &
+  PID=$!; PIDS+=("$PID")
+}
+wait_200() { # url pid
+  local i; for i in $(seq 300); do
+    [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1")" = 200 ] && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done; return 1
+}
+check() { # url -> ok or what differs
+  local b; b=$(curl -s -m 5 "$1")
+  [ "$b" = "$EXPECT" ] && echo ok || echo "unexpected body: ${b:0:80}"
+}
+to_us() { # wrk latency token (461.00us, 2.21ms, 1.02s) -> integer µs
+  awk -v v="$1" 'BEGIN{ if (v ~ /us$/) printf "%.0f", v+0; else if (v ~ /ms$/) printf "%.0f", v*1000;
+                        else if (v ~ /s$/) printf "%.0f", v*1000000; else print "-" }'
+}
+bench() { # url conns dur out -> "rps p50us p99us errors"
+  timeout 120 "${CLI_PIN[@]}" wrk -t1 -c"$2" -d"$3" --latency "$1" >"$4" 2>&1
+  local rps p50 p99 non2xx sock
+  rps=$(awk '/^Requests\/sec:/{printf "%.0f", $2}' "$4")
+  p50=$(to_us "$(awk '$1=="50%"{print $2}' "$4")")
+  p99=$(to_us "$(awk '$1=="99%"{print $2}' "$4")")
+  non2xx=$(awk '/Non-2xx/{print $NF}' "$4")
+  sock=$(awk '/Socket errors/{gsub(",","");print $4+$6+$8+$10}' "$4")
+  echo "${rps:--} $p50 $p99 $(( ${non2xx:-0} + ${sock:-0} ))"
+}
+measure() { # name url -> appends a row
+  local name=$1 url=$2
+  timeout 60 "${CLI_PIN[@]}" wrk -t1 -c"$CONNS" -d"$WARM" "$url" >/dev/null 2>&1
+  read -r R16[$name] P50_16[$name] P99_16[$name] E16[$name] < <(bench "$url" "$CONNS" "$DUR" "$TMP/$name-c$CONNS.txt")
+  read -r R1[$name] P50_1[$name] P99_1[$name] E1[$name] < <(bench "$url" 1 "$DUR1" "$TMP/$name-c1.txt")
+  echo "   $name: c$CONNS ${R16[$name]} req/s p50 ${P50_16[$name]} µs; c1 ${R1[$name]} req/s p50 ${P50_1[$name]} µs" >&2
+}
+declare -A R16 P50_16 P99_16 E16 R1 P50_1 P99_1 E1 CHECK
+
+# --- nubis, with the tutorial function deployed through the CLI
+PORT=$(free_port)
+mkdir -p "$TMP/data" "$TMP/fn"
+cat >"$TMP/fn/logic.js" <<'JS'
+exports.sayHello = function (name) { return `Hello, ${name}!`; }
+JS
+cat >"$TMP/fn/index.js" <<'JS'
+const logic = require('./logic');
+exports.handler = (request, response, context) => {
+  const { name } = request.queries;
+  const message = logic.sayHello(name);
+  response.setStatusCode(200);
+  response.setHeader("Content-Type", "application/json");
+  response.send(JSON.stringify({ message }));
+}
+JS
+cat >"$TMP/fn/nubis.yaml" <<'YAML'
+service:
+  name: myserverless
+functions:
+  test01:
+    runtime: nodejs20
+    handler: index.handler
+    codeUri: ./
+    triggers:
+      - name: http
+        type: http
+        config: {authType: anonymous, methods: [GET, POST]}
+YAML
+echo "== nubis on 127.0.0.1:$PORT ($NUBIS)" >&2
+start "$TMP/nubis.log" "$NUBIS" serve --listen "127.0.0.1:$PORT" --data-dir "$TMP/data"
+NPID=$PID
+wait_200 "http://127.0.0.1:$PORT/healthz" "$NPID" || die "nubis serve not ready: $(tail -c 400 "$TMP/nubis.log")"
+(unset NUBIS_URL NUBIS_ACCESS_KEY_ID NUBIS_ACCESS_KEY_SECRET; NUBIS_DATA_DIR=$TMP/data "$NUBIS" deploy "$TMP/fn") \
+  >"$TMP/deploy.log" 2>&1 || die "nubis deploy failed: $(tail -c 400 "$TMP/deploy.log")"
+NURL="http://127.0.0.1:$PORT/2016-08-15/proxy/myserverless/test01/$QUERY"
+wait_200 "$NURL" "$NPID" || die "the tutorial function does not answer 200: $(curl -s "$NURL" | head -c 300)"
+CHECK[nubis]=$(check "$NURL")
+measure nubis "$NURL"
+stop_all
+
+# --- the baseline
+BPORT=$(free_port)
+echo "== node baseline on 127.0.0.1:$BPORT" >&2
+start "$TMP/node.log" env PORT="$BPORT" "$NODE" "$HERE/node_baseline.js"
+BURL="http://127.0.0.1:$BPORT/$QUERY"
+wait_200 "$BURL" "$PID" || die "node baseline not ready: $(tail -c 400 "$TMP/node.log")"
+CHECK[node]=$(check "$BURL")
+measure node "$BURL"
+stop_all
+
+ratio=$(awk -v a="${R16[nubis]}" -v b="${R16[node]}" 'BEGIN{ if (b > 0 && a+0 == a) printf "%.2f", a/b; else print "-" }')
+dp50=$(awk -v a="${P50_1[nubis]}" -v b="${P50_1[node]}" 'BEGIN{ if (a+0 == a && b+0 == b) printf "%+d", a-b; else print "-" }')
+
+echo "## nubis vs bare Node: hello world over HTTP ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
+echo
+echo "wrk -t1, c$CONNS for $DUR and c1 for $DUR1 after a $WARM warm-up;" \
+     "pinning: $([ ${#SRV_PIN[@]} -gt 0 ] && echo 'servers (and their children) on CPU 1, wrk on CPU 0' || echo off)."
+echo
+echo "| server | c$CONNS req/s | c$CONNS p50 µs | c$CONNS p99 µs | c1 req/s | c1 p50 µs | c1 p99 µs | errors | response |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+echo "| nubis HTTP trigger (tutorial fn) | ${R16[nubis]} | ${P50_16[nubis]} | ${P99_16[nubis]} | ${R1[nubis]} | ${P50_1[nubis]} | ${P99_1[nubis]} | $(( E16[nubis] + E1[nubis] )) | ${CHECK[nubis]} |"
+echo "| Node http.createServer | ${R16[node]} | ${P50_16[node]} | ${P99_16[node]} | ${R1[node]} | ${P50_1[node]} | ${P99_1[node]} | $(( E16[node] + E1[node] )) | ${CHECK[node]} |"
+echo
+echo "- nubis / node req/s at c$CONNS: **$ratio**"
+echo "- p50 added by nubis at c1: **$dp50 µs**"
