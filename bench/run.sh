@@ -101,7 +101,7 @@ exports.handler = (request, response, context) => {
   response.send(JSON.stringify({ message }));
 }
 JS
-cat >"$TMP/fn/nubis.yaml" <<'YAML'
+cat >"$TMP/fn/nubis.yaml" <<YAML
 service:
   name: myserverless
 functions:
@@ -109,6 +109,16 @@ functions:
     runtime: nodejs20
     handler: index.handler
     codeUri: ./
+    instanceConcurrency: 16
+    triggers:
+      - name: http
+        type: http
+        config: {authType: anonymous, methods: [GET, POST]}
+  single:
+    runtime: nodejs20
+    handler: index.handler
+    codeUri: ./
+    instanceConcurrency: 1
     triggers:
       - name: http
         type: http
@@ -124,6 +134,9 @@ NURL="http://127.0.0.1:$PORT/2016-08-15/proxy/myserverless/test01/$QUERY"
 wait_200 "$NURL" "$NPID" || die "the tutorial function does not answer 200: $(curl -s "$NURL" | head -c 300)"
 CHECK[nubis]=$(check "$NURL")
 measure nubis "$NURL"
+NURL1="http://127.0.0.1:$PORT/2016-08-15/proxy/myserverless/single/$QUERY"
+CHECK[nubis1]=$(check "$NURL1")
+measure nubis1 "$NURL1"
 stop_all
 
 # --- the baseline
@@ -146,8 +159,9 @@ echo "wrk -t1, c$CONNS for $DUR and c1 for $DUR1 after a $WARM warm-up;" \
 echo
 echo "| server | c$CONNS req/s | c$CONNS p50 µs | c$CONNS p99 µs | c1 req/s | c1 p50 µs | c1 p99 µs | errors | response |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
-echo "| nubis HTTP trigger (tutorial fn) | ${R16[nubis]} | ${P50_16[nubis]} | ${P99_16[nubis]} | ${R1[nubis]} | ${P50_1[nubis]} | ${P99_1[nubis]} | $(( E16[nubis] + E1[nubis] )) | ${CHECK[nubis]} |"
+echo "| nubis, instanceConcurrency 16 (one instance, like the baseline) | ${R16[nubis]} | ${P50_16[nubis]} | ${P99_16[nubis]} | ${R1[nubis]} | ${P50_1[nubis]} | ${P99_1[nubis]} | $(( E16[nubis] + E1[nubis] )) | ${CHECK[nubis]} |"
+echo "| nubis, instanceConcurrency 1 (FC's default: an instance per request in flight) | ${R16[nubis1]} | ${P50_16[nubis1]} | ${P99_16[nubis1]} | ${R1[nubis1]} | ${P50_1[nubis1]} | ${P99_1[nubis1]} | $(( E16[nubis1] + E1[nubis1] )) | ${CHECK[nubis1]} |"
 echo "| Node http.createServer | ${R16[node]} | ${P50_16[node]} | ${P99_16[node]} | ${R1[node]} | ${P50_1[node]} | ${P99_1[node]} | $(( E16[node] + E1[node] )) | ${CHECK[node]} |"
 echo
-echo "- nubis / node req/s at c$CONNS: **$ratio**"
+echo "- nubis / node req/s at c$CONNS: **$ratio** (instanceConcurrency 16)"
 echo "- p50 added by nubis at c1: **$dp50 µs**"

@@ -358,9 +358,14 @@ static int frame_answer(struct nb_instance *inst, const struct nb_frame *f)
     if (!inv || inv->status == NB_INV_TIMEOUT)
         return 0; /* late answer for an invocation already over */
     if (inv->priv_list[0]) {
-        kill_internal(inst, "protocol error: %s for invocation %u before its request was sent",
-                      nb_frame_type_name(f->type), f->id);
-        return -EPROTO;
+        /*
+         * The answer can arrive in the same loop turn as the INVOKE's write
+         * completes, before libuv runs its callback.  The runtime read the
+         * whole frame, so libuv no longer needs the caller's buffers: just
+         * detach the pending write from the invocation.
+         */
+        ((struct write_req *)inv->priv_list[0])->inv = NULL;
+        inv->priv_list[0] = NULL;
     }
     if (f->meta_len) {
         json_t *m = json_loadb(f->meta, f->meta_len, 0, NULL);
