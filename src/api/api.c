@@ -82,6 +82,22 @@ int nb_api_reply(struct nb_api_ctx *c, int status, json_t *body)
     return 0;
 }
 
+int nb_api_reply_rows(struct nb_api_ctx *c, int r, const struct nb_err *err,
+                      struct nb_store_rows *rows, const char *key,
+                      json_t *(*render)(const struct nb_store_row *))
+{
+    if (r < 0)
+        return nb_api_fail_store(c, r, err, NULL, NULL);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < rows->n; i++)
+        json_array_append_new(arr, render(&rows->v[i]));
+    json_t *out = json_pack("{s:o}", key, arr);
+    if (rows->next)
+        json_object_set_new(out, "nextToken", json_string(rows->next));
+    nb_store_rows_release(rows);
+    return nb_api_reply(c, 200, out);
+}
+
 int nb_api_reply_empty(struct nb_api_ctx *c)
 {
     c->resp->status = 204;

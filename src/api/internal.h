@@ -40,6 +40,13 @@ int nb_api_fail_store(struct nb_api_ctx *c, int r, const struct nb_err *err,
                       const char *notfound_code, const char *exists_code);
 /* Sets a JSON reply with status; takes the reference to body. Returns 0. */
 int nb_api_reply(struct nb_api_ctx *c, int status, json_t *body);
+/*
+ * Replies {key: [render(row)...], "nextToken"?} for a list whose store call
+ * returned r (a failure when < 0: then rows is untouched); releases rows.
+ */
+int nb_api_reply_rows(struct nb_api_ctx *c, int r, const struct nb_err *err,
+                      struct nb_store_rows *rows, const char *key,
+                      json_t *(*render)(const struct nb_store_row *));
 /* 204, empty body. */
 int nb_api_reply_empty(struct nb_api_ctx *c);
 /* Parses the request body as a JSON object into *out (caller decrefs), or replies 400 and returns

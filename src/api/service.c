@@ -21,18 +21,7 @@ static void list_services(struct nb_api_ctx *c)
         struct nb_store_rows rows;
         struct nb_err err = {0};
         int r = nb_store_service_list(c->api->store, &page, &rows, &err);
-        if (r < 0) {
-            nb_api_fail_store(c, r, &err, NULL, NULL);
-        } else {
-            json_t *arr = json_array();
-            for (size_t i = 0; i < rows.n; i++)
-                json_array_append_new(arr, nb_api_service_json(&rows.v[i]));
-            json_t *out = json_pack("{s:o}", "services", arr);
-            if (rows.next)
-                json_object_set_new(out, "nextToken", json_string(rows.next));
-            nb_store_rows_release(&rows);
-            nb_api_reply(c, 200, out);
-        }
+        nb_api_reply_rows(c, r, &err, &rows, "services", nb_api_service_json);
     }
     for (int i = 0; i < 3; i++)
         free(hold[i]);

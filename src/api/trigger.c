@@ -50,18 +50,7 @@ static void list_triggers(struct nb_api_ctx *c, const char *service, const char 
     if (nb_api_page(c, &page, hold) == 0) {
         struct nb_store_rows rows;
         r = nb_store_trigger_list(c->api->store, service, function, &page, &rows, &err);
-        if (r < 0) {
-            nb_api_fail_store(c, r, &err, NULL, NULL);
-        } else {
-            json_t *arr = json_array();
-            for (size_t i = 0; i < rows.n; i++)
-                json_array_append_new(arr, nb_api_trigger_json(&rows.v[i]));
-            json_t *out = json_pack("{s:o}", "triggers", arr);
-            if (rows.next)
-                json_object_set_new(out, "nextToken", json_string(rows.next));
-            nb_store_rows_release(&rows);
-            nb_api_reply(c, 200, out);
-        }
+        nb_api_reply_rows(c, r, &err, &rows, "triggers", nb_api_trigger_json);
     }
     for (int i = 0; i < 3; i++)
         free(hold[i]);
