@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake pkg-config gcc make libuv1-dev libhttp-parser-dev libsqlite3-dev libjansson-dev
       libarchive-dev libssl-dev libseccomp-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev
-      python3-pytest python3-requests nodejs curl)
+      python3-pytest python3-requests python3-flask nodejs curl clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -10,7 +10,8 @@
  *
  * Handler styles (FC): HTTP `(request, response, context)` for kind "http";
  * event `(event, context, callback)` or `async (event, context)` for kind
- * "event".  Other vendors' styles plug in at dispatch().
+ * "event".  handlerType "lambda", "gcf" or "openfaas" routes every
+ * invocation to styles.js instead (loaded only then); see docs/runtimes.md.
  *
  * The hot path is kept lean on purpose (gateway latency is a headline
  * number): one JSON.parse of the INVOKE meta, one JSON.stringify of the
@@ -252,6 +253,9 @@ let initStarted = false;
 let pending = []; /* INVOKEs that arrived before INIT finished */
 let handler = null;
 let handlerType = '';
+let styleRun = null; /* styles.js runner for non-FC handler styles, else null */
+let lambdaErrorOf = null; /* Lambda's error body, for the lambda style */
+let httpAsEvent = false; /* handlerType fc-event: HTTP triggers call the event handler too */
 let shared = null; /* per-instance context parts, shared by every invocation */
 
 /* "index.handler" -> ["index", "handler"]; "src/app.main" -> ["src/app", "main"]. */
@@ -300,6 +304,9 @@ async function resolveExport(codeDir, spec, what) {
     const mod = await loadModule(codeDir, file);
     let fn = mod ? mod[name] : undefined;
     if (fn === undefined && mod && mod.default && typeof mod.default === 'object') fn = mod.default[name];
+    /* `module.exports = async (event, context) => ...` (OpenFaaS's template, GCF samples) */
+    if (fn === undefined && what === 'handler' && typeof mod === 'function') fn = mod;
+    if (fn === undefined && what === 'handler' && mod && typeof mod.default === 'function') fn = mod.default;
     if (typeof fn !== 'function')
         throw namedError('Runtime.HandlerNotFound', `${what} '${spec}' is undefined or not exported: module '${file}' has no function '${name}'`);
     return fn;
@@ -367,6 +374,22 @@ async function doInit(m) {
     shared = buildShared(m);
     const fn = m.function || {};
     handlerType = fn.handlerType || '';
+    httpAsEvent = handlerType === 'fc-event' || handlerType === 'event';
+    if (handlerType === 'lambda' || handlerType === 'gcf' || handlerType === 'openfaas') {
+        const styles = require('./styles.js')({
+            finishOk,
+            finishError,
+            finishErrorBody,
+            errorJson,
+            resultBytes,
+            sendLog,
+            META_EMPTY,
+            EMPTY,
+        });
+        styles.setup(handlerType, m);
+        styleRun = styles.runner(handlerType);
+        lambdaErrorOf = styles.lambdaError;
+    }
     handler = await resolveExport(codeDir, fn.handler, 'handler');
     if (fn.initializer) {
         const init = await resolveExport(codeDir, fn.initializer, 'initializer');
@@ -440,10 +463,15 @@ function finishOk(inv, meta, body) {
 }
 
 function finishError(inv, err, handled) {
+    finishErrorBody(inv, errorJson(err), handled);
+}
+
+/* ERROR with a body already encoded (other vendors' error shapes). */
+function finishErrorBody(inv, body, handled) {
     if (inv.done) return;
     inv.done = true;
     inflight.delete(inv.id);
-    sendFrame(T_ERROR, inv.id, handled ? META_HANDLED : META_UNHANDLED, errorJson(err));
+    sendFrame(T_ERROR, inv.id, handled ? META_HANDLED : META_UNHANDLED, body);
 }
 
 function invoke(id, meta, body) {
@@ -453,12 +481,13 @@ function invoke(id, meta, body) {
 }
 
 function dispatch(inv, meta, body) {
-    const ctx = new Context(inv.requestId);
     try {
-        if (meta.kind === 'http') runHttp(inv, meta.http || {}, body, ctx);
-        else runEvent(inv, body, ctx);
+        if (styleRun !== null) styleRun(handler, inv, meta, body);
+        else if (meta.kind === 'http' && !httpAsEvent) runHttp(inv, meta.http || {}, body, new Context(inv.requestId));
+        else runEvent(inv, body, new Context(inv.requestId));
     } catch (err) {
-        finishError(inv, err, false);
+        if (styleRun !== null && handlerType === 'lambda') finishErrorBody(inv, lambdaErrorOf(err), false);
+        else finishError(inv, err, false);
     }
 }
 

@@ -210,6 +210,10 @@ void nb_api_response_release(struct nb_api_response *resp)
     free(resp->changes);
     resp->changes = NULL;
     resp->nchanges = 0;
+    json_decref(resp->events);
+    resp->events = NULL;
+    json_decref(resp->qualifiers);
+    resp->qualifiers = NULL;
 }
 
 /* Route table.  "*" matches one segment (a name); methods lists what is allowed. */
@@ -222,6 +226,14 @@ enum route_id {
     R_TRIGGERS,
     R_TRIGGER,
     R_CODE,
+    R_VERSIONS,
+    R_VERSION,
+    R_ALIASES,
+    R_ALIAS,
+    R_USAGE,
+    R_USAGE_RECORDS,
+    R_KEYS,
+    R_KEY,
 };
 
 struct route {
@@ -239,6 +251,14 @@ static const struct route routes[] = {
     {R_TRIGGERS, {"services", "*", "functions", "*", "triggers"}, "GET, POST"},
     {R_TRIGGER, {"services", "*", "functions", "*", "triggers", "*"}, "GET, PUT, DELETE"},
     {R_CODE, {"code"}, "POST"},
+    {R_VERSIONS, {"services", "*", "versions"}, "GET, POST"},
+    {R_VERSION, {"services", "*", "versions", "*"}, "GET, DELETE"},
+    {R_ALIASES, {"services", "*", "aliases"}, "GET, POST"},
+    {R_ALIAS, {"services", "*", "aliases", "*"}, "GET, PUT, DELETE"},
+    {R_USAGE, {"usage"}, "GET"},
+    {R_USAGE_RECORDS, {"usage", "records"}, "GET"},
+    {R_KEYS, {"keys"}, "GET, POST"},
+    {R_KEY, {"keys", "*"}, "GET, DELETE"},
 };
 
 #define MAX_SEGMENTS 8
@@ -326,7 +346,7 @@ static void dispatch(struct nb_api_ctx *c, char *path)
             c->resp->nheaders = 1;
             return;
         }
-        if (n >= 2 && strip_qualifier(c, seg[1]) < 0)
+        if (n >= 2 && strcmp(seg[0], "services") == 0 && strip_qualifier(c, seg[1]) < 0)
             return;
         switch (rt->id) {
         case R_SERVICES:
@@ -352,6 +372,30 @@ static void dispatch(struct nb_api_ctx *c, char *path)
             return;
         case R_CODE:
             nb_api_code_upload(c);
+            return;
+        case R_VERSIONS:
+            nb_api_versions(c, seg[1], NULL);
+            return;
+        case R_VERSION:
+            nb_api_versions(c, seg[1], seg[3]);
+            return;
+        case R_ALIASES:
+            nb_api_aliases(c, seg[1], NULL);
+            return;
+        case R_ALIAS:
+            nb_api_aliases(c, seg[1], seg[3]);
+            return;
+        case R_USAGE:
+            nb_api_usage(c);
+            return;
+        case R_USAGE_RECORDS:
+            nb_api_usage_records(c);
+            return;
+        case R_KEYS:
+            nb_api_keys(c, NULL);
+            return;
+        case R_KEY:
+            nb_api_keys(c, seg[1]);
             return;
         }
     }

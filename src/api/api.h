@@ -70,11 +70,32 @@ struct nb_api_response {
     struct nb_buf body;
     struct nb_api_change *changes; /* owned */
     size_t nchanges;
+    /*
+     * Versions and aliases (version.c, alias.c): when a request changed a
+     * service's versions or aliases, {"<service>": <qualifiers doc>} (owned,
+     * NULL if none), the doc being what nb_api_qualifiers_all gives per
+     * service.  Applied by the gateway after the changes.
+     */
+    json_t *qualifiers;
+    /*
+     * Access keys and custom domains a request changed (keys.c, domain.c),
+     * applied by the gateway on the loop (owned, NULL if none): an array of
+     *   {"kind": "key", "accessKeyId", "accessKeySecret", "scope"} (created),
+     *   {"kind": "key", "accessKeyId", "deleted": true},
+     *   {"kind": "domain", "domainName", "domain": <doc> | null (deleted)}.
+     */
+    json_t *events;
 };
+
+struct nb_meter;
 
 struct nb_api {
     struct nb_store *store;
     struct nb_codestore *code;
+    struct nb_meter *meter; /* usage and billing (GET /api/v1/usage); may be NULL */
+    /* Encrypts access-key secrets at rest (auth/keys.h); set by nb_api_keys_bootstrap. */
+    unsigned char master_key[32];
+    int has_master_key;
 };
 
 /*
@@ -90,10 +111,20 @@ void nb_api_response_release(struct nb_api_response *resp);
 json_t *nb_api_snapshot_all(struct nb_api *api, struct nb_err *err);
 
 /*
- * Ensures an admin access key exists; when it creates one it writes
- * data_dir/credentials (mode 0600, env-file format, DESIGN.md).  Returns all
- * keys as [{"accessKeyId","accessKeySecret","scope"}] (caller decrefs), or
- * NULL with err.
+ * The versions and aliases of every service (start-up), as
+ * {"<service>": {"versions": {"<id>": {"functions": {"<fn>": <snapshot>}}},
+ *                "aliases": {"<name>": {"versionId", "additionalVersionWeight"}}}}
+ * where each <snapshot> has the shape above plus function.versionId.
+ * Services without versions are left out.  Caller decrefs; NULL with err.
+ */
+json_t *nb_api_qualifiers_all(struct nb_api *api, struct nb_err *err);
+
+/*
+ * Loads (or creates) data_dir/master.key, then ensures an admin access key
+ * exists; when it creates one it writes data_dir/credentials (mode 0600,
+ * env-file format, DESIGN.md).  Secrets are stored encrypted (auth/keys.h).
+ * Returns all keys as [{"accessKeyId","accessKeySecret" (clear),"scope"}]
+ * (caller decrefs), or NULL with err.
  */
 json_t *nb_api_keys_bootstrap(struct nb_api *api, const char *data_dir, struct nb_err *err);
 

@@ -105,5 +105,21 @@ void nb_api_function_code(struct nb_api_ctx *c, const char *service, const char 
 void nb_api_triggers(struct nb_api_ctx *c, const char *service, const char *function,
                      const char *trigger);
 void nb_api_code_upload(struct nb_api_ctx *c);
+/* GET/POST /keys, GET/DELETE /keys/ID (keys.c; admin scope, checked by the gateway). */
+void nb_api_keys(struct nb_api_ctx *c, const char *id);
+
+/* --- versions, aliases (version.c, alias.c) and usage (usage.c) --- */
+void nb_api_versions(struct nb_api_ctx *c, const char *service, const char *version);
+void nb_api_aliases(struct nb_api_ctx *c, const char *service, const char *alias);
+void nb_api_usage(struct nb_api_ctx *c);
+void nb_api_usage_records(struct nb_api_ctx *c);
+/* The qualifiers doc of one service (api.h), or NULL with err. */
+json_t *nb_api_qualifiers(struct nb_api *api, const char *service, struct nb_err *err);
+/* Records the service's new qualifiers doc in resp->qualifiers (logs a failure). */
+void nb_api_change_qualifiers(struct nb_api_ctx *c, const char *service);
+/* The API view of an alias (new reference). */
+json_t *nb_api_alias_json(const struct nb_store_alias *a);
+/* "1".."9007199254740991" -> 1.., else 0. */
+int64_t nb_api_parse_version(const char *s);
 
 #endif

@@ -12,6 +12,8 @@
 #include "api/internal.h"
 
 #include "base/alloc.h"
+#include "policy/policy.h"
+#include "timer/cron.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -227,15 +229,129 @@ static int check_handler(const char *field, json_t *v, struct nb_err *err)
     return 0;
 }
 
+/*
+ * The handler styles the runtime shims serve (docs/runtimes.md); "http",
+ * "event" and "async" are older spellings the Node shim still understands.
+ */
 static int check_handler_type(json_t *v, struct nb_err *err)
 {
+    static const char *const known[] = {"fc-http",  "fc-event", "lambda", "gcf",
+                                        "openfaas", "http",     "event",  "async"};
     const char *s = json_string_value(v);
-    bool ok = s && s[0] && strlen(s) <= 64;
+    for (size_t i = 0; s && i < NB_ARRAY_SIZE(known); i++)
+        if (strcmp(s, known[i]) == 0)
+            return 0;
+    return nb_err_set(err, -EINVAL,
+                      "handlerType '%s' is not supported: use fc-http, fc-event, lambda, gcf "
+                      "or openfaas",
+                      s ? s : "(not a string)");
+}
+
+/* A destination: "service/function", an FC function ARN (acs:fc:...) or an http(s) URL. */
+static int check_destination(const char *field, json_t *v, struct nb_err *err)
+{
+    const char *s = json_string_value(v);
+    bool ok = s && s[0] && strlen(s) <= 2048;
+    if (ok && strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0) {
+        if (strncmp(s, "acs:fc:", 7) == 0) {
+            const char *f = strstr(s, "/functions/");
+            ok = strstr(s, ":services/") && f && f[11] && !strchr(f + 11, '/');
+        } else {
+            const char *f = strchr(s, '/');
+            ok = f && f != s && f[1] && !strchr(f + 1, '/');
+        }
+    }
     for (const char *p = s; ok && *p; p++)
-        ok = isalnum((unsigned char)*p) || strchr("_.-", *p);
+        ok = (unsigned char)*p > 0x20 && *p != 0x7f;
     if (!ok)
-        return nb_err_set(err, -EINVAL, "handlerType must match [a-zA-Z0-9_.-]{1,64}");
+        return nb_err_set(err, -EINVAL,
+                          "%s must be 'service/function', an FC function ARN "
+                          "(acs:fc:<region>:<account>:services/<s>/functions/<f>) or an "
+                          "http(s):// URL",
+                          field);
     return 0;
+}
+
+/*
+ * asyncConfig (FC's async invoke config, docs/api.md): maxAsyncRetryAttempts
+ * 0..8, maxAsyncEventAgeInSeconds 1..86400, maxAsyncConcurrency 1..1000,
+ * destinationConfig {onSuccess, onFailure: {destination}}.
+ */
+static int check_async_config(json_t *v, struct nb_err *err)
+{
+    if (!json_is_object(v))
+        return nb_err_set(err, -EINVAL, "asyncConfig must be an object");
+    const char *key;
+    json_t *f;
+    json_object_foreach(v, key, f)
+    {
+        int r = 0;
+        if (strcmp(key, "maxAsyncRetryAttempts") == 0) {
+            r = check_int("asyncConfig.maxAsyncRetryAttempts", f, 0, 8, 1, err);
+        } else if (strcmp(key, "maxAsyncEventAgeInSeconds") == 0) {
+            r = check_int("asyncConfig.maxAsyncEventAgeInSeconds", f, 1, 86400, 1, err);
+        } else if (strcmp(key, "maxAsyncConcurrency") == 0) {
+            r = check_int("asyncConfig.maxAsyncConcurrency", f, 1, 1000, 1, err);
+        } else if (strcmp(key, "destinationConfig") == 0) {
+            if (json_is_null(f))
+                continue;
+            if (!json_is_object(f))
+                return nb_err_set(err, -EINVAL, "asyncConfig.destinationConfig must be an object");
+            const char *dk;
+            json_t *d;
+            json_object_foreach(f, dk, d)
+            {
+                if (strcmp(dk, "onSuccess") != 0 && strcmp(dk, "onFailure") != 0)
+                    return nb_err_set(err, -EINVAL,
+                                      "asyncConfig.destinationConfig.%s is unknown: use "
+                                      "onSuccess or onFailure",
+                                      dk);
+                if (json_is_null(d))
+                    continue;
+                char field[96];
+                snprintf(field, sizeof(field), "asyncConfig.destinationConfig.%s.destination", dk);
+                if (!json_is_object(d))
+                    return nb_err_set(err, -EINVAL,
+                                      "asyncConfig.destinationConfig.%s must be "
+                                      "an object {\"destination\": ...}",
+                                      dk);
+                if ((r = check_destination(field, json_object_get(d, "destination"), err)) < 0)
+                    return r;
+            }
+        } else if (strcmp(key, "statefulInvocation") == 0) {
+            r = check_bool("asyncConfig.statefulInvocation", f, err);
+        } else {
+            return nb_err_set(err, -EINVAL,
+                              "asyncConfig.%s is unknown: use maxAsyncRetryAttempts, "
+                              "maxAsyncEventAgeInSeconds, maxAsyncConcurrency or "
+                              "destinationConfig",
+                              key);
+        }
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* rateLimit, ipAcl (functions) and cors (HTTP triggers): null removes them. */
+static int check_policy(const char *field, json_t *v, struct nb_err *err)
+{
+    if (json_is_null(v))
+        return 0;
+    if (strcmp(field, "rateLimit") == 0) {
+        struct nb_rate r;
+        return nb_rate_parse(v, field, &r, err);
+    }
+    if (strcmp(field, "ipAcl") == 0 || strcmp(field, "triggerConfig.ipAcl") == 0) {
+        struct nb_ipacl acl;
+        int r = nb_ipacl_parse(v, field, &acl, err);
+        nb_ipacl_release(&acl);
+        return r;
+    }
+    struct nb_cors c;
+    int r = nb_cors_parse(v, field, &c, err);
+    nb_cors_release(&c);
+    return r;
 }
 
 int nb_api_function_apply(json_t *doc, json_t *body, struct nb_err *err)
@@ -280,6 +396,18 @@ int nb_api_function_apply(json_t *doc, json_t *body, struct nb_err *err)
                 set = json_object();
             else
                 r = check_env(v, err);
+        } else if (strcmp(key, "asyncConfig") == 0) {
+            if (json_is_null(v)) {
+                json_object_del(doc, key);
+                continue;
+            }
+            r = check_async_config(v, err);
+        } else if (strcmp(key, "rateLimit") == 0 || strcmp(key, "ipAcl") == 0) {
+            r = check_policy(key, v, err); /* gateway policies (policy/policy.h) */
+            if (r == 0 && json_is_null(v)) {
+                json_object_del(doc, key);
+                continue;
+            }
         } else if (strcmp(key, "handlerType") == 0) {
             if (json_is_null(v)) {
                 json_object_del(doc, key);
@@ -310,50 +438,6 @@ int nb_api_function_check(json_t *doc, struct nb_err *err)
         json_object_set_new(doc, "handler", json_string("index.handler"));
     }
     return 0;
-}
-
-/* "@every 5m", "@daily"..., or 5 or 6 cron fields.  Full parsing is timer/'s. */
-static bool valid_cron(const char *s)
-{
-    static const char *const macros[] = {"@yearly", "@annually", "@monthly", "@weekly",
-                                         "@daily",  "@midnight", "@hourly"};
-    for (size_t i = 0; i < NB_ARRAY_SIZE(macros); i++)
-        if (strcmp(s, macros[i]) == 0)
-            return true;
-    if (strncmp(s, "@every ", 7) == 0) {
-        const char *p = s + 7;
-        bool nonzero = false;
-        if (!*p)
-            return false;
-        while (*p) {
-            if (!isdigit((unsigned char)*p))
-                return false;
-            char *end;
-            unsigned long long n = strtoull(p, &end, 10);
-            p = end;
-            if (strncmp(p, "ms", 2) == 0)
-                p += 2;
-            else if (*p == 's' || *p == 'm' || *p == 'h')
-                p++;
-            else
-                return false;
-            nonzero |= n > 0;
-        }
-        return nonzero;
-    }
-    int fields = 0;
-    const char *p = s;
-    while (*p) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        fields++;
-        for (; *p && *p != ' ' && *p != '\t'; p++)
-            if (!isalnum((unsigned char)*p) && !strchr("*/,-?#", *p))
-                return false;
-    }
-    return fields == 5 || fields == 6;
 }
 
 static int http_config(json_t *v, json_t **out, struct nb_err *err)
@@ -404,7 +488,20 @@ static int http_config(json_t *v, json_t **out, struct nb_err *err)
                               "PUT, DELETE, HEAD, PATCH, OPTIONS");
         }
     }
+    json_t *acl = v ? json_object_get(v, "ipAcl") : NULL;
+    json_t *cors = v ? json_object_get(v, "cors") : NULL;
+    int r = check_policy("triggerConfig.ipAcl", acl, err);
+    if (r == 0)
+        r = check_policy("triggerConfig.cors", cors, err);
+    if (r < 0) {
+        json_decref(m);
+        return r;
+    }
     *out = json_pack("{s:s, s:o}", "authType", at, "methods", m);
+    if (acl && !json_is_null(acl))
+        json_object_set_new(*out, "ipAcl", json_deep_copy(acl));
+    if (cors && !json_is_null(cors))
+        json_object_set_new(*out, "cors", json_deep_copy(cors));
     return 0;
 }
 
@@ -414,11 +511,17 @@ static int timer_config(json_t *v, json_t **out, struct nb_err *err)
         return nb_err_set(err, -EINVAL,
                           "triggerConfig must be an object {cronExpression, payload, enable}");
     json_t *cron = json_object_get(v, "cronExpression");
-    if (!json_is_string(cron) || json_string_length(cron) > 256 ||
-        !valid_cron(json_string_value(cron)))
+    if (!json_is_string(cron))
         return nb_err_set(err, -EINVAL,
-                          "triggerConfig.cronExpression must be '@every <duration>' (e.g. "
-                          "'@every 5m') or a cron expression with 5 or 6 fields");
+                          "triggerConfig.cronExpression must be a string: '@every <duration>' "
+                          "(e.g. '@every 5m'), '@daily', or a cron expression with 5 or 6 "
+                          "fields");
+    struct nb_cron parsed;
+    struct nb_err cerr = {0};
+    if (strlen(json_string_value(cron)) != json_string_length(cron) ||
+        nb_cron_parse(json_string_value(cron), &parsed, &cerr) < 0)
+        return nb_err_set(err, -EINVAL, "triggerConfig.cronExpression: %s",
+                          cerr.msg[0] ? cerr.msg : "must not contain NUL characters");
     json_t *payload = json_object_get(v, "payload");
     if (payload && !json_is_null(payload)) {
         int r = check_string("triggerConfig.payload", payload, 128 * 1024, err);

@@ -32,6 +32,11 @@ static const struct command commands[] = {
     {"publish", nb_cmd_publish, "publish a service's LATEST as an immutable version"},
     {"alias", nb_cmd_alias, "list, set or delete a service's aliases (with canary weights)"},
     {"usage", nb_cmd_usage, "print invocations, GB-seconds and the bill"},
+    {"versions", nb_cmd_versions, "list or delete a service's published versions"},
+    {"top", nb_cmd_top, "live view of functions: rate, p50/p99, errors, instances"},
+    {"trigger", nb_cmd_trigger, "add, list or delete a function's triggers (http, timer)"},
+    {"invocations", nb_cmd_invocations, "list a function's async invocations, or show one"},
+    {"keys", nb_cmd_keys, "create, list or revoke access keys (with scopes)"},
 };
 
 static void usage(FILE *out)

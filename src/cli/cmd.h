@@ -26,6 +26,11 @@ int nb_cmd_init(int argc, char **argv);
 int nb_cmd_publish(int argc, char **argv);
 int nb_cmd_alias(int argc, char **argv);
 int nb_cmd_usage(int argc, char **argv);
+int nb_cmd_versions(int argc, char **argv);
+int nb_cmd_top(int argc, char **argv);
+int nb_cmd_trigger(int argc, char **argv);
+int nb_cmd_invocations(int argc, char **argv);
+int nb_cmd_keys(int argc, char **argv);
 
 /* Prints "nubis: <message>" on stderr; returns 1. */
 int nb_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

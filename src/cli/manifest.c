@@ -9,6 +9,7 @@
  * path instead of a silently ignored setting.
  */
 #include "cli/manifest.h"
+#include "timer/cron.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -297,6 +298,11 @@ static int validate_timer_config(json_t *cfg, const char *path, struct nb_err *e
         rc = check_bool(cfg, path, "enable", err);
     if (rc)
         return rc;
+    /* the server's parser (timer/cron.c): a bad schedule fails before anything is sent */
+    struct nb_cron cron;
+    struct nb_err cerr = {0};
+    if (nb_cron_parse(json_string_value(get(cfg, "cronExpression")), &cron, &cerr) < 0)
+        return nb_err_set(err, -EINVAL, "%s.cronExpression: %s", path, cerr.msg);
     json_t *payload = get(cfg, "payload");
     if (payload && !json_is_string(payload)) {
         /* A structured payload is sent as its JSON text, which is what FC stores. */
@@ -356,6 +362,7 @@ static int validate_function(const char *fname, json_t *fn, struct nb_err *err)
                                        "environmentVariables",
                                        "handlerType",
                                        "description",
+                                       "asyncConfig",
                                        "triggers",
                                        NULL};
     _cleanup_free_ char *path = nb_xasprintf("functions.%s", fname);
@@ -534,9 +541,9 @@ json_t *nb_manifest_service_body(const json_t *m)
 json_t *nb_manifest_function_body(const char *fname, const json_t *fn, const char *checksum)
 {
     static const char *const keys[] = {
-        "runtime",     "handler",    "initializer",         "initializationTimeout",
-        "memorySize",  "timeout",    "instanceConcurrency", "environmentVariables",
-        "handlerType", "description"};
+        "runtime",     "handler",     "initializer",         "initializationTimeout",
+        "memorySize",  "timeout",     "instanceConcurrency", "environmentVariables",
+        "handlerType", "description", "asyncConfig"};
     json_t *b = json_object();
     json_object_set_new(b, "functionName", json_string(fname));
     for (size_t i = 0; i < NB_ARRAY_SIZE(keys); i++)

@@ -1,6 +1,7 @@
 /*
- * serve.c: `nubis serve [--listen ADDR] [--data-dir DIR]`: runs the daemon
- * (daemon/daemon.h) in the foreground.
+ * serve.c: `nubis serve [--config FILE] [--listen ADDR] [--data-dir DIR]`:
+ * runs the daemon (daemon/daemon.h) in the foreground.  Flags override the
+ * config file's keys (docs/operations.md).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -11,10 +12,12 @@
 #include "daemon/daemon.h"
 
 static const char usage[] =
-    "Usage: nubis serve [--listen HOST:PORT] [--data-dir DIR]\n"
+    "Usage: nubis serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]\n"
     "\n"
     "Runs the platform in the foreground until SIGINT/SIGTERM.\n"
     "\n"
+    "  -c, --config FILE       YAML config: listen, dataDir, limits, pool, logs,\n"
+    "                          billing, usage (see docs/operations.md); flags win\n"
     "  -l, --listen HOST:PORT  address to listen on (default 127.0.0.1:9000)\n"
     "  -d, --data-dir DIR      state directory (default $NUBIS_DATA_DIR, else\n"
     "                          $XDG_DATA_HOME/nubis, else ~/.local/share/nubis)\n"
@@ -26,18 +29,19 @@ static const char usage[] =
 int nb_cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"data-dir", required_argument, NULL, 'd'},
-        {"runtimes-dir", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
+        {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'}, {"runtimes-dir", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},           {0, 0, 0, 0},
     };
-    struct nb_daemon_options o = {.listen = "127.0.0.1:9000"};
+    struct nb_daemon_options o = {0};
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":l:d:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:l:d:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'c':
+            o.config_path = optarg;
+            break;
         case 'l':
             o.listen = optarg;
             break;
@@ -56,8 +60,5 @@ int nb_cmd_serve(int argc, char **argv)
     }
     if (optind < argc)
         return nb_cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
-    _cleanup_free_ char *dir = o.data_dir ? NULL : nb_default_data_dir();
-    if (dir)
-        o.data_dir = dir;
-    return nb_daemon_run(&o);
+    return nb_daemon_run(&o); /* it resolves the data dir: flag, config, default */
 }

@@ -26,8 +26,10 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "codestore/codestore.h"
+#include "daemon/config.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
+#include "meter/meter.h"
 #include "obs/logstore.h"
 #include "sandbox/sandbox.h"
 #include "sched/sched.h"
@@ -109,6 +111,7 @@ struct daemon {
     struct nb_http_server *http;
     struct nb_gateway *gw;
     struct nb_sched *sched;
+    struct nb_meter *meter;
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
     int stopping;
@@ -120,6 +123,7 @@ static void on_sched_down(void *arg)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->drain, NULL);
+    nb_meter_stop(d->meter);
 }
 
 /* Management work still running on the thread pool finishes before instances stop. */
@@ -150,7 +154,27 @@ static void on_signal(uv_signal_t *s, int signum)
     d->stopping = 1;
     nb_info("daemon", "%s: shutting down (requests in flight finish first)",
             signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    nb_gateway_async_stop(d->gw); /* timers stop; queued async work waits for the next start */
     nb_http_server_shutdown(d->http, SHUTDOWN_GRACE_MS, on_http_down, d);
+}
+
+/* DIR/policy.json, if present: the gateway's global policy (docs/security-gateway.md). */
+static int load_policy(struct nb_gateway *gw, const char *data_dir)
+{
+    _cleanup_free_ char *path = nb_xasprintf("%s/policy.json", data_dir);
+    json_error_t jerr;
+    json_t *policy = json_load_file(path, 0, &jerr);
+    if (policy == NULL && access(path, F_OK) < 0)
+        return 0;
+    struct nb_err err = {0};
+    if (policy == NULL || nb_gateway_set_policy(gw, policy, &err) < 0) {
+        fprintf(stderr, "nubis: '%s': %s\n", path, policy ? err.msg : jerr.text);
+        json_decref(policy);
+        return -1;
+    }
+    nb_info("daemon", "gateway policy loaded from '%s'", path);
+    json_decref(policy);
+    return 0;
 }
 
 int nb_daemon_run(const struct nb_daemon_options *opts)
@@ -158,15 +182,24 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
     struct nb_err err = {0};
     char host[256];
     int port;
-    const char *listen = opts->listen ? opts->listen : "127.0.0.1:9000";
+    /* defaults, then the config file, then the command line (daemon/config.h) */
+    __attribute__((cleanup(nb_daemon_config_release))) struct nb_daemon_config cfg;
+    nb_daemon_config_default(&cfg);
+    if (opts->config_path && nb_daemon_config_load(opts->config_path, &cfg, &err) < 0) {
+        fprintf(stderr, "nubis: %s\n", err.msg);
+        return 2;
+    }
+    const char *listen = opts->listen ? opts->listen : cfg.listen;
     if (parse_listen(listen, host, sizeof(host), &port) < 0) {
         fprintf(stderr, "nubis: bad --listen '%s': expected HOST:PORT\n", listen);
         return 2;
     }
-    _cleanup_free_ char *data_dir =
-        opts->data_dir ? nb_xstrdup(opts->data_dir) : nb_default_data_dir();
-    _cleanup_free_ char *runtimes_dir =
-        opts->runtimes_dir ? nb_xstrdup(opts->runtimes_dir) : find_runtimes_dir();
+    _cleanup_free_ char *data_dir = opts->data_dir ? nb_xstrdup(opts->data_dir)
+                                    : cfg.data_dir ? nb_xstrdup(cfg.data_dir)
+                                                   : nb_default_data_dir();
+    _cleanup_free_ char *runtimes_dir = opts->runtimes_dir ? nb_xstrdup(opts->runtimes_dir)
+                                        : cfg.runtimes_dir ? nb_xstrdup(cfg.runtimes_dir)
+                                                           : find_runtimes_dir();
     int r = nb_mkdir_p(data_dir, 0700);
     if (r < 0) {
         fprintf(stderr, "nubis: cannot create data dir '%s': %s\n", data_dir, strerror(-r));
@@ -186,7 +219,7 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
     struct nb_logstore *logs = NULL;
     if (nb_store_open(db_path, &store, &err) < 0 ||
         nb_codestore_open(code_dir, NULL, &code, &err) < 0 ||
-        nb_logstore_open(logs_dir, 8u << 20, &logs, &err) < 0) {
+        nb_logstore_open(logs_dir, cfg.log_max_bytes, &logs, &err) < 0) {
         fprintf(stderr, "nubis: %s\n", err.msg);
         return 1;
     }
@@ -200,11 +233,32 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
 
     struct daemon d = {.loop = uv_default_loop()};
     d.sched = nb_sched_new(d.loop, runtimes_dir, logs);
+    d.meter = nb_meter_new(d.loop, store, &cfg.meter);
+    api.meter = d.meter;
     _cleanup_free_ char *endpoint = NULL;
-    struct nb_gateway_config gcfg = {.account_id = "local"};
+    struct nb_gateway_config gcfg = {.account_id = "local",
+                                     .max_sync_body = cfg.max_sync_body,
+                                     .max_mgmt_body = cfg.max_mgmt_body,
+                                     .idle_timeout_ms = cfg.idle_timeout_s * 1000,
+                                     .max_instances = cfg.max_instances,
+                                     .max_queue = cfg.max_queue,
+                                     .meter = d.meter};
     d.gw = nb_gateway_new(d.loop, d.sched, logs, &api, &gcfg);
     if (nb_gateway_load(d.gw, snaps, keys, &err) < 0) {
         fprintf(stderr, "nubis: loading functions: %s\n", err.msg);
+        return 1;
+    }
+    if (load_policy(d.gw, data_dir) < 0)
+        return 1;
+    json_t *quals = nb_api_qualifiers_all(&api, &err);
+    if (quals == NULL) {
+        fprintf(stderr, "nubis: loading versions: %s\n", err.msg);
+        return 1;
+    }
+    nb_gateway_load_qualifiers(d.gw, quals);
+    json_decref(quals);
+    if (nb_gateway_async_open(d.gw, store, &err) < 0) {
+        fprintf(stderr, "nubis: async queue: %s\n", err.msg);
         return 1;
     }
     size_t nfns = json_array_size(snaps);
@@ -213,7 +267,15 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
 
     struct nb_http_limits limits;
     nb_http_limits_default(&limits);
-    limits.max_body_bytes = 72u << 20; /* code uploads; invocations are held to 32 MiB */
+    /* the larger of the two: the gateway holds each request to its own (nb_gateway_body_limit) */
+    limits.max_body_bytes =
+        cfg.max_mgmt_body > cfg.max_sync_body ? cfg.max_mgmt_body : cfg.max_sync_body;
+    limits.max_header_bytes = cfg.max_header_bytes;
+    limits.max_url_bytes = cfg.max_url_bytes;
+    limits.header_timeout_ms = cfg.header_timeout_s * 1000;
+    limits.body_timeout_ms = cfg.body_timeout_s * 1000;
+    limits.idle_timeout_ms = cfg.keepalive_timeout_s * 1000;
+    limits.max_connections = cfg.max_connections;
     if (nb_http_server_new(d.loop, &limits, nb_gateway_handle, nb_gateway_on_error, d.gw, &d.http) <
         0) {
         fprintf(stderr, "nubis: cannot create the HTTP server\n");
@@ -247,10 +309,12 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
     nb_http_server_free(d.http);
     nb_gateway_free(d.gw);
     nb_sched_free(d.sched);
+    nb_meter_free(d.meter); /* writes the last usage records */
     nb_logstore_close(logs);
     nb_codestore_close(code);
     nb_store_close(store);
     uv_loop_close(d.loop);
+    nb_sandbox_global_shutdown(); /* the spawner, and any cgroup an instance left */
     nb_info("daemon", "stopped");
     return 0;
 }

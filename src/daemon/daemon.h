@@ -10,6 +10,7 @@ struct nb_daemon_options {
     const char *listen;       /* "127.0.0.1:9000" */
     const char *data_dir;     /* resolved data dir */
     const char *runtimes_dir; /* NULL: found next to the binary */
+    const char *config_path;  /* YAML config file (daemon/config.h), or NULL; flags win */
 };
 
 /* Runs the daemon in the foreground; returns the process exit code. */

@@ -42,6 +42,8 @@ struct nb_gateway *nb_gateway_new(uv_loop_t *loop, struct nb_sched *sched, struc
     gw->cfg.endpoint = nb_xstrdup(gw->cfg.endpoint ? gw->cfg.endpoint : "");
     nb_map_init(&gw->fns);
     nb_map_init(&gw->keys);
+    nb_map_init(&gw->quals);
+    nb_map_init(&gw->stats);
     nb_list_init(&gw->mgmt_queue);
     return gw;
 }
@@ -52,6 +54,7 @@ static void fn_free(struct nb_fn *fn)
         return;
     if (fn->pool)
         nb_pool_retire(fn->pool);
+    nb_gw_policy_fn_release(fn);
     for (size_t i = 0; i < fn->nhttp; i++) {
         free(fn->http[i].name);
         free(fn->http[i].qualifier);
@@ -66,6 +69,7 @@ static void fn_free(struct nb_fn *fn)
 
 void nb_gateway_clear(struct nb_gateway *gw)
 {
+    nb_gw_quals_clear(gw);
     const char *k;
     void *v;
     for (size_t i = 0; nb_map_next(&gw->fns, &i, &k, &v);)
@@ -78,9 +82,13 @@ void nb_gateway_free(struct nb_gateway *gw)
     const char *k;
     void *v;
     nb_gateway_clear(gw);
+    nb_gw_async_free(gw);
+    nb_gw_policy_free(gw);
     for (size_t i = 0; nb_map_next(&gw->keys, &i, &k, &v);)
-        free(v);
+        nb_gw_key_free(v);
     nb_map_release(&gw->keys);
+    nb_map_release(&gw->quals);
+    nb_gw_stats_release(gw);
     free((char *)gw->cfg.account_id);
     free((char *)gw->cfg.endpoint);
     free(gw);
@@ -141,7 +149,9 @@ static struct nb_fn *fn_from_snapshot(const char *service, const char *function,
         {
             h->methods |= nb_gw_method_bit(json_string_value(m) ?: "");
         }
+        nb_gw_policy_trigger_parse(h, cfg);
     }
+    nb_gw_policy_fn_parse(fn, f);
     return fn;
 }
 
@@ -165,7 +175,9 @@ static int same_runtime(json_t *a, json_t *b)
 
 void nb_gw_apply(struct nb_gateway *gw, const char *service, const char *function, json_t *snapshot)
 {
+    nb_gw_async_apply(gw, service, function, snapshot);
     if (function == NULL) { /* the whole service is gone */
+        nb_gw_apply_qualifiers(gw, service, NULL);
         size_t plen = strlen(service);
         const char *k;
         void *v;
@@ -214,17 +226,41 @@ int nb_gateway_load(struct nb_gateway *gw, json_t *snapshots, json_t *keys, stru
         const char *id = json_string_value(json_object_get(s, "accessKeyId"));
         const char *secret = json_string_value(json_object_get(s, "accessKeySecret"));
         if (id && secret)
-            free(nb_map_put(&gw->keys, id, nb_xstrdup(secret)));
+            nb_gw_key_put(gw, id, secret, json_string_value(json_object_get(s, "scope")));
     }
     return 0;
 }
 
 /* ---- responses ---- */
 
+/* Responses by status code, for /metrics (the loop is the only writer). */
+static uint64_t http_codes[600];
+
+uint64_t nb_gw_http_count(int code)
+{
+    return code >= 0 && code < 600 ? http_codes[code] : 0;
+}
+
+struct nb_fn *nb_gw_fn_new(const char *service, const char *function, json_t *snapshot)
+{
+    return fn_from_snapshot(service, function, snapshot);
+}
+
+void nb_gw_fn_free(struct nb_fn *fn)
+{
+    if (fn == NULL)
+        return;
+    free(fn->version);
+    fn->version = NULL;
+    fn_free(fn);
+}
+
 void nb_gw_respond(struct nb_http_request *req, int status, const char *request_id,
                    const struct nb_kv *extra, size_t nextra, const char *content_type,
                    const void *body, size_t len)
 {
+    if (status >= 100 && status < 600)
+        http_codes[status]++;
     struct nb_kv h[24];
     size_t n = 0;
     if (content_type)
@@ -264,6 +300,14 @@ void nb_gateway_on_error(struct nb_http_request *req, int status, const char *co
 
 int nb_gw_authenticate(struct nb_gateway *gw, struct nb_http_request *req, const char *request_id)
 {
+    const struct nb_gw_key *key;
+    return nb_gw_authenticate_key(gw, req, request_id, &key);
+}
+
+int nb_gw_authenticate_key(struct nb_gateway *gw, struct nb_http_request *req,
+                           const char *request_id, const struct nb_gw_key **key)
+{
+    *key = NULL;
     const char *auth = nb_http_header(req, "authorization");
     if (auth == NULL) {
         nb_gw_error(req, 401, request_id, "Unauthorized",
@@ -279,7 +323,8 @@ int nb_gw_authenticate(struct nb_gateway *gw, struct nb_http_request *req, const
         free(buf);
         return -1;
     }
-    const char *secret = nb_map_get(&gw->keys, id);
+    const struct nb_gw_key *k = nb_map_get(&gw->keys, id);
+    const char *secret = k ? k->secret : NULL;
     if (secret == NULL) {
         nb_gw_error(req, 403, request_id, "InvalidAccessKeyID", "access key '%s' does not exist",
                     id);
@@ -308,6 +353,8 @@ int nb_gw_authenticate(struct nb_gateway *gw, struct nb_http_request *req, const
     free(want);
     free(sts);
     free(buf);
+    if (ok)
+        *key = k;
     return ok ? 0 : -1;
 }
 
@@ -319,6 +366,9 @@ size_t nb_gateway_body_limit(const struct nb_http_request *req, void *udata)
     const char *p = req->path;
     int mgmt = (strncmp(p, "/api/v1/", 8) == 0 || strncmp(p, "/2016-08-15/", 12) == 0) &&
                strncmp(p, "/2016-08-15/proxy/", 18) != 0 && strstr(p, "/invocations") == NULL;
+    const char *inv_type = nb_http_header(req, "x-fc-invocation-type");
+    if (!mgmt && inv_type && strcasecmp(inv_type, "Async") == 0)
+        return NB_ASYNC_MAX_PAYLOAD; /* answered 413 EntityTooLarge beyond */
     return mgmt ? gw->cfg.max_mgmt_body : gw->cfg.max_sync_body;
 }
 
@@ -329,6 +379,10 @@ void nb_gateway_handle(struct nb_http_request *req, void *udata)
     nb_uuid(rid);
     struct nb_route route;
     nb_route_parse(req->path, &route);
+    if (nb_gw_policy_request(gw, req, &route, rid) < 0) {
+        nb_route_release(&route);
+        return;
+    }
     switch (route.kind) {
     case NB_ROUTE_HEALTH:
         nb_gw_respond(req, 200, rid, NULL, 0, "application/json", "{\"status\":\"ok\"}", 15);
@@ -342,17 +396,23 @@ void nb_gateway_handle(struct nb_http_request *req, void *udata)
     case NB_ROUTE_INVOKE:
         if (strcmp(req->method, "POST") != 0)
             nb_gw_error(req, 405, rid, "MethodNotAllowed", "use POST to invoke a function");
-        else if (nb_gw_authenticate(gw, req, rid) == 0)
+        else if (nb_gw_authorize(gw, req, rid, NB_ACT_INVOKE, route.service) == 0)
             nb_gw_invoke(gw, req, &route, rid);
         break;
     case NB_ROUTE_LOGS:
         if (strcmp(req->method, "GET") != 0)
             nb_gw_error(req, 405, rid, "MethodNotAllowed", "use GET to read logs");
-        else if (nb_gw_authenticate(gw, req, rid) == 0)
+        else if (nb_gw_authorize(gw, req, rid, NB_ACT_DEPLOY, route.service) == 0)
             nb_gw_logs(gw, req, &route, rid);
         break;
+    case NB_ROUTE_INVOCATIONS:
+        if (strcmp(req->method, "GET") != 0)
+            nb_gw_error(req, 405, rid, "MethodNotAllowed", "use GET to read invocations");
+        else if (nb_gw_authorize(gw, req, rid, NB_ACT_INVOKE, NULL) == 0)
+            nb_gw_invocations(gw, req, &route, rid);
+        break;
     case NB_ROUTE_MGMT:
-        if (nb_gw_authenticate(gw, req, rid) == 0)
+        if (nb_gw_authorize_mgmt(gw, req, &route, rid) == 0)
             nb_gw_mgmt(gw, req, &route, rid);
         break;
     case NB_ROUTE_BAD:

@@ -30,6 +30,8 @@ struct gw_call {
     int cold;
     char *meta;
     struct nb_buf tail;
+    struct nb_gw_acct acct;     /* for nb_gw_account (stats.c) */
+    struct nb_gw_cors_out cors; /* CORS headers for a trigger's answer (policy.c) */
 };
 
 static const char *status_names[] = {"ok",      "handled", "unhandled", "timeout",
@@ -85,8 +87,7 @@ static int hidden_request_header(const char *name)
            strcasecmp(name, "keep-alive") == 0;
 }
 
-static char *trigger_meta(struct nb_http_request *req, const struct nb_route *route,
-                          const char *request_id, int timeout_s)
+json_t *nb_gw_trigger_http(struct nb_http_request *req, const struct nb_route *route)
 {
     json_t *headers = json_object();
     char lower[256];
@@ -109,6 +110,13 @@ static char *trigger_meta(struct nb_http_request *req, const struct nb_route *ro
                          "url", "/", "queries", json_object(), "headers", json_object(), "clientIP",
                          req->client_ip);
     }
+    return http;
+}
+
+static char *trigger_meta(struct nb_http_request *req, const struct nb_route *route,
+                          const char *request_id, int timeout_s)
+{
+    json_t *http = nb_gw_trigger_http(req, route);
     json_t *meta =
         json_pack("{s:s, s:s, s:I, s:o}", "requestId", request_id, "kind", "http", "deadline",
                   (json_int_t)(nb_wall_ms() + timeout_s * 1000LL), "http", http);
@@ -165,11 +173,11 @@ static struct nb_pool *fn_pool(struct nb_gateway *gw, struct nb_fn *fn)
         json_string_value(json_object_get(f, "handler")) ?: "index.handler", "initializer",
         initializer, "initializationTimeout", init_timeout, "memorySize", fn->memory_mb, "timeout",
         fn->timeout_s, "runtime", json_string_value(json_object_get(f, "runtime")) ?: "",
-        "handlerType", handler_type, "service", "name", fn->service, "qualifier", "LATEST",
-        "versionId", "", "codeDir", json_string_value(json_object_get(f, "codeDir")) ?: "",
-        "region", "local", "accountId", gw->cfg.account_id, "credentials", "accessKeyId", "",
-        "accessKeySecret", "", "securityToken", "", "env",
-        vars ? json_deep_copy(vars) : json_object());
+        "handlerType", handler_type, "service", "name", fn->service, "qualifier",
+        fn->version ? fn->version : "LATEST", "versionId", fn->version ? fn->version : "",
+        "codeDir", json_string_value(json_object_get(f, "codeDir")) ?: "", "region", "local",
+        "accountId", gw->cfg.account_id, "credentials", "accessKeyId", "", "accessKeySecret", "",
+        "securityToken", "", "env", vars ? json_deep_copy(vars) : json_object());
     struct nb_pool_config cfg = {
         .service = nb_xstrdup(fn->service),
         .function = nb_xstrdup(fn->name),
@@ -183,11 +191,17 @@ static struct nb_pool *fn_pool(struct nb_gateway *gw, struct nb_fn *fn)
         .concurrency = (int)json_integer_value(json_object_get(f, "instanceConcurrency")),
         .internet = json_is_true(json_object_get(svc, "internetAccess")),
         .max_instances = gw->cfg.max_instances,
+        .max_queue = gw->cfg.max_queue,
         .idle_timeout_ms = gw->cfg.idle_timeout_ms,
     };
     json_decref(init);
     fn->pool = nb_pool_new(gw->sched, &cfg);
     return fn->pool;
+}
+
+struct nb_pool *nb_gw_fn_pool(struct nb_gateway *gw, struct nb_fn *fn)
+{
+    return fn_pool(gw, fn);
 }
 
 /* ---- answering ---- */
@@ -229,6 +243,7 @@ static void call_free(struct gw_call *c)
     json_decref(c->inv.result_meta);
     nb_buf_release(&c->inv.result);
     nb_buf_release(&c->tail);
+    nb_gw_cors_out_release(&c->cors);
     free(c);
 }
 
@@ -241,7 +256,8 @@ static void answer_trigger(struct gw_call *c)
     if (inv->status == NB_INV_OK) {
         json_t *hs = json_object_get(inv->result_meta, "headers");
         size_t n = json_array_size(hs), k = 0, i;
-        struct nb_kv *h = nb_xcalloc(n + 4, sizeof(*h));
+        struct nb_kv *h = nb_xcalloc(n + 8, sizeof(*h));
+        k += nb_gw_cors_headers(&c->cors, h);
         json_t *pair;
         json_array_foreach(hs, i, pair)
         {
@@ -264,9 +280,10 @@ static void answer_trigger(struct gw_call *c)
     struct nb_buf body;
     nb_buf_init(&body, 1u << 26);
     failure_body(inv, &body);
-    struct nb_kv h[] = {{"X-Fc-Error-Type", error_type(inv->status)},
-                        {"X-Fc-Invocation-Duration", dur}};
-    nb_gw_respond(c->req, status, inv->request_id, h, 2, "application/json", body.data ?: "",
+    struct nb_kv h[6] = {{"X-Fc-Error-Type", error_type(inv->status)},
+                         {"X-Fc-Invocation-Duration", dur}};
+    size_t nh = 2 + nb_gw_cors_headers(&c->cors, h + 2);
+    nb_gw_respond(c->req, status, inv->request_id, h, nh, "application/json", body.data ?: "",
                   body.len);
     nb_buf_release(&body);
 }
@@ -280,8 +297,10 @@ static void answer_invoke(struct gw_call *c)
     struct nb_kv h[6];
     size_t n = 0;
     h[n++] = (struct nb_kv){"X-Fc-Invocation-Duration", dur};
-    h[n++] = (struct nb_kv){"X-Fc-Invocation-Service-Version", "LATEST"};
-    h[n++] = (struct nb_kv){"X-Fc-Max-Memory-Usage", "0"};
+    h[n++] = (struct nb_kv){"X-Fc-Invocation-Service-Version", c->acct.version};
+    char mem[16];
+    snprintf(mem, sizeof(mem), "%d", inv->max_memory_mb);
+    h[n++] = (struct nb_kv){"X-Fc-Max-Memory-Usage", mem};
     char *log64 = NULL;
     if (c->tail.max) {
         log64 = nb_base64_encode(c->tail.data ?: "", c->tail.len);
@@ -319,6 +338,7 @@ static void call_done(struct nb_invocation *inv, void *arg)
     gw->m_duration_ms_sum += (inv->end_ns - inv->start_ns) / 1000000;
     if (inv->status != NB_INV_OK && inv->status != NB_INV_HANDLED)
         nb_info("gateway", "%s: %s (%s)", inv->request_id, status_names[inv->status], inv->error);
+    nb_gw_account(gw, &c->acct, inv, c->tail.max ? &c->tail : NULL);
     if (c->is_trigger)
         answer_trigger(c);
     else
@@ -326,13 +346,15 @@ static void call_done(struct nb_invocation *inv, void *arg)
     call_free(c);
 }
 
-/* Checks the qualifier; answers 404 and returns -1 if we cannot serve it. */
-static int check_qualifier(struct nb_http_request *req, const char *q, const char *rid)
+/* The function qualifier q designates (version.c); answers 404 and returns NULL if none. */
+static struct nb_fn *resolve(struct nb_gateway *gw, struct nb_http_request *req,
+                             const struct nb_route *route, const char *q, const char *rid)
 {
-    if (q == NULL || *q == '\0' || strcmp(q, "LATEST") == 0 || strcmp(q, "$LATEST") == 0)
-        return 0;
-    nb_gw_error(req, 404, rid, "VersionNotFound", "qualifier '%s' not found", q);
-    return -1;
+    struct nb_gw_miss miss;
+    struct nb_fn *fn = nb_gw_resolve(gw, route->service, route->function, q, &miss);
+    if (fn == NULL)
+        nb_gw_error(req, miss.status, rid, miss.code, "%s", miss.message);
+    return fn;
 }
 
 static void submit(struct nb_gateway *gw, struct nb_http_request *req, struct nb_fn *fn,
@@ -351,56 +373,83 @@ static void submit(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     nb_buf_init(&c->inv.result, 1u << 26);
     c->inv.done = call_done;
     c->inv.done_arg = c;
+    snprintf(c->acct.service, sizeof(c->acct.service), "%s", fn->service);
+    snprintf(c->acct.function, sizeof(c->acct.function), "%s", fn->name);
+    snprintf(c->acct.version, sizeof(c->acct.version), "%s", fn->version ? fn->version : "LATEST");
+    c->acct.memory_mb = fn->memory_mb;
     int r = nb_pool_submit(fn_pool(gw, fn), &c->inv, &c->cold);
+    c->acct.cold = c->cold;
     if (r < 0) {
         gw->m_throttles++;
+        nb_gw_count_throttle(gw, fn->service, fn->name);
         nb_gw_error(req, 429, rid, "ResourceExhausted",
                     "function '%s' has too many requests waiting; try again later", fn->key);
         call_free(c);
     }
 }
 
+/* 1 if the request asks for an async invocation; answers 400 (and returns -1) for unknown types. */
 static int is_async(struct nb_http_request *req, const char *rid)
 {
     const char *t = nb_http_header(req, "x-fc-invocation-type");
     if (t == NULL || strcasecmp(t, "Sync") == 0)
         return 0;
+    if (strcasecmp(t, "Async") == 0)
+        return 1;
     nb_gw_error(req, 400, rid, "InvalidArgument",
-                "X-Fc-Invocation-Type '%s' is not supported: this nubis runs Sync invocations only",
-                t);
-    return 1;
+                "X-Fc-Invocation-Type '%s' is not supported: use Sync or Async", t);
+    return -1;
 }
 
 void nb_gw_trigger(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,
                    const char *rid)
 {
-    struct nb_fn *fn = nb_gw_find(gw, route->service, route->function);
-    if (fn == NULL) {
-        nb_gw_error(req, 404, rid, "FunctionNotFound", "function '%s/%s' does not exist",
-                    route->service, route->function);
+    struct nb_fn *fn = resolve(gw, req, route, route->qualifier, rid);
+    if (fn == NULL)
         return;
-    }
-    if (check_qualifier(req, route->qualifier, rid) < 0)
-        return;
+    /*
+     * The URL's qualifier picks the version; the HTTP trigger (methods,
+     * auth) is LATEST's trigger with that qualifier, else its LATEST one,
+     * else any (a function deleted from LATEST: the version's own).
+     */
+    struct nb_fn *tf = nb_gw_find(gw, route->service, route->function) ?: fn;
+    const char *want = route->qualifier && *route->qualifier && strcmp(route->qualifier, "$LATEST")
+                           ? route->qualifier
+                           : "LATEST";
     struct nb_http_trigger *t = NULL;
-    for (size_t i = 0; i < fn->nhttp && t == NULL; i++)
-        if (strcmp(fn->http[i].qualifier, "LATEST") == 0)
-            t = &fn->http[i];
+    for (size_t i = 0; i < tf->nhttp && t == NULL; i++)
+        if (strcmp(tf->http[i].qualifier, want) == 0)
+            t = &tf->http[i];
+    for (size_t i = 0; i < tf->nhttp && t == NULL; i++)
+        if (strcmp(tf->http[i].qualifier, "LATEST") == 0)
+            t = &tf->http[i];
+    if (t == NULL && tf->nhttp > 0)
+        t = &tf->http[0];
     if (t == NULL) {
         nb_gw_error(req, 404, rid, "TriggerNotFound", "function '%s' has no HTTP trigger", fn->key);
         return;
     }
+    if (nb_gw_policy_function(gw, req, tf, t, rid) < 0 || nb_gw_cors_preflight(gw, req, t, rid))
+        return;
     unsigned bit = nb_gw_method_bit(req->method);
     if ((t->methods & bit) == 0) {
         nb_gw_error(req, 405, rid, "MethodNotAllowed",
                     "method %s is not allowed by HTTP trigger '%s'", req->method, t->name);
         return;
     }
-    if (!t->anonymous && nb_gw_authenticate(gw, req, rid) < 0)
+    if (!t->anonymous && nb_gw_authorize(gw, req, rid, NB_ACT_INVOKE, fn->service) < 0)
         return;
-    if (is_async(req, rid))
+    if (nb_gw_policy_rate(gw, req, tf, rid) < 0)
         return;
+    int async = is_async(req, rid);
+    if (async < 0)
+        return;
+    if (async) {
+        nb_gw_async_enqueue(gw, req, route, fn, rid);
+        return;
+    }
     struct gw_call *c = nb_xcalloc(1, sizeof(*c));
+    nb_gw_cors_prepare(req, t, &c->cors);
     c->is_trigger = 1;
     c->inv.kind = NB_INV_HTTP;
     c->meta = trigger_meta(req, route, rid, fn->timeout_s);
@@ -429,19 +478,22 @@ static const char *query_param(const char *q, const char *name, char *out, size_
 void nb_gw_invoke(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,
                   const char *rid)
 {
-    struct nb_fn *fn = nb_gw_find(gw, route->service, route->function);
-    if (fn == NULL) {
-        nb_gw_error(req, 404, rid, "FunctionNotFound", "function '%s/%s' does not exist",
-                    route->service, route->function);
-        return;
-    }
     char qbuf[130];
     const char *q = route->qualifier ? route->qualifier
                                      : query_param(req->query, "qualifier", qbuf, sizeof(qbuf));
-    if (check_qualifier(req, q, rid) < 0)
+    struct nb_fn *fn = resolve(gw, req, route, q, rid);
+    if (fn == NULL)
         return;
-    if (is_async(req, rid))
+    if (nb_gw_policy_function(gw, req, fn, NULL, rid) < 0 ||
+        nb_gw_policy_rate(gw, req, fn, rid) < 0)
         return;
+    int async = is_async(req, rid);
+    if (async < 0)
+        return;
+    if (async) {
+        nb_gw_async_enqueue(gw, req, NULL, fn, rid);
+        return;
+    }
     struct gw_call *c = nb_xcalloc(1, sizeof(*c));
     c->inv.kind = NB_INV_EVENT;
     c->meta = event_meta(rid, fn->timeout_s);

@@ -48,6 +48,13 @@ static void mgmt_after(uv_work_t *w, int status)
                 nb_logstore_remove(gw->logs, ch->service, ch->function);
         }
     }
+    nb_gw_apply_events(gw, j->aresp.events); /* access keys, custom domains (policy.c) */
+    const char *qs;
+    json_t *qdoc;
+    json_object_foreach(j->aresp.qualifiers, qs, qdoc)
+    {
+        nb_gw_apply_qualifiers(gw, qs, qdoc); /* versions and aliases (version.c) */
+    }
     const char *ct = j->aresp.content_type ? j->aresp.content_type : "application/json";
     int st = j->aresp.status;
     nb_gw_respond(j->req, st, j->rid, j->aresp.headers, j->aresp.nheaders, st == 204 ? NULL : ct,
@@ -74,6 +81,13 @@ static void mgmt_next(struct nb_gateway *gw)
 void nb_gw_mgmt(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,
                 const char *request_id)
 {
+    if (strcmp(route->decoded, "/api/v1/stats") == 0) { /* in-memory: served on the loop */
+        if (strcmp(req->method, "GET") != 0)
+            nb_gw_error(req, 405, request_id, "MethodNotAllowed", "use GET to read stats");
+        else
+            nb_gw_stats(gw, req, request_id);
+        return;
+    }
     struct mgmt_job *j = nb_xcalloc(1, sizeof(*j));
     j->gw = gw;
     j->req = req;
@@ -232,34 +246,4 @@ void nb_gw_logs(struct nb_gateway *gw, struct nb_http_request *req, struct nb_ro
     uv_queue_work(gw->loop, &j->work, logs_work, logs_after);
 }
 
-/* ---- metrics ---- */
-
-void nb_gw_metrics(struct nb_gateway *gw, struct nb_http_request *req)
-{
-    static const char *names[] = {"success", "handled_error", "unhandled_error", "timeout",
-                                  "crash",   "init_error",    "cancelled"};
-    struct nb_buf b;
-    nb_buf_init(&b, 1 << 20);
-    struct nb_sched_stats st;
-    nb_sched_stats(gw->sched, &st);
-    nb_buf_appends(&b, "# HELP nubis_invocations_total Invocations by outcome.\n"
-                       "# TYPE nubis_invocations_total counter\n");
-    for (size_t i = 0; i < NB_ARRAY_SIZE(names); i++)
-        nb_buf_printf(&b, "nubis_invocations_total{status=\"%s\"} %llu\n", names[i],
-                      (unsigned long long)gw->m_invocations[i]);
-    nb_buf_printf(&b,
-                  "# HELP nubis_throttles_total Invocations refused because a queue was full.\n"
-                  "# TYPE nubis_throttles_total counter\nnubis_throttles_total %llu\n"
-                  "# HELP nubis_cold_starts_total Instances started for waiting invocations.\n"
-                  "# TYPE nubis_cold_starts_total counter\nnubis_cold_starts_total %llu\n"
-                  "# HELP nubis_instances Running instances.\n"
-                  "# TYPE nubis_instances gauge\nnubis_instances %u\n"
-                  "# HELP nubis_pending_invocations Invocations waiting for an instance.\n"
-                  "# TYPE nubis_pending_invocations gauge\nnubis_pending_invocations %u\n"
-                  "# HELP nubis_functions Functions deployed.\n"
-                  "# TYPE nubis_functions gauge\nnubis_functions %zu\n",
-                  (unsigned long long)gw->m_throttles, (unsigned long long)st.cold_starts,
-                  st.instances, st.pending, gw->fns.len);
-    nb_gw_respond(req, 200, NULL, NULL, 0, "text/plain; version=0.0.4", b.data ?: "", b.len);
-    nb_buf_release(&b);
-}
+/* ---- metrics: see stats.c ---- */

@@ -114,6 +114,12 @@ void nb_route_parse(const char *path, struct nb_route *r)
         parse_trigger(path + strlen("/2016-08-15/proxy/"), 1, r);
     } else if (has_prefix(path, "/fn/")) {
         parse_trigger(path + strlen("/fn/"), 0, r);
+    } else if (strcmp(path, "/api/v1/invocations") == 0) {
+        r->kind = NB_ROUTE_INVOCATIONS;
+    } else if (has_prefix(path, "/api/v1/invocations/")) {
+        const char *id = path + strlen("/api/v1/invocations/");
+        r->rest = nb_url_decode(id, strlen(id), 0);
+        r->kind = r->rest && valid_name(r->rest) ? NB_ROUTE_INVOCATIONS : NB_ROUTE_BAD;
     } else if (has_prefix(path, "/api/v1/")) {
         if (!parse_function_op(path + strlen("/api/v1/"), r, 0))
             r->kind = NB_ROUTE_MGMT;

@@ -9,13 +9,14 @@
 
 enum nb_route_kind {
     NB_ROUTE_NOT_FOUND = 0,
-    NB_ROUTE_HEALTH,  /* /healthz */
-    NB_ROUTE_METRICS, /* /metrics */
-    NB_ROUTE_TRIGGER, /* /2016-08-15/proxy/S[.Q]/F/rest, /fn/S/F/rest */
-    NB_ROUTE_INVOKE,  /* /api/v1/services/S/functions/F/invocations, FC's too */
-    NB_ROUTE_LOGS,    /* /api/v1/services/S/functions/F/logs */
-    NB_ROUTE_MGMT,    /* any other /api/v1/ or /2016-08-15/ path */
-    NB_ROUTE_BAD,     /* malformed (bad escape, empty name): 400 */
+    NB_ROUTE_HEALTH,      /* /healthz */
+    NB_ROUTE_METRICS,     /* /metrics */
+    NB_ROUTE_TRIGGER,     /* /2016-08-15/proxy/S[.Q]/F/rest, /fn/S/F/rest */
+    NB_ROUTE_INVOKE,      /* /api/v1/services/S/functions/F/invocations, FC's too */
+    NB_ROUTE_LOGS,        /* /api/v1/services/S/functions/F/logs */
+    NB_ROUTE_INVOCATIONS, /* /api/v1/invocations[/ID]: async invocations (rest = ID or NULL) */
+    NB_ROUTE_MGMT,        /* any other /api/v1/ or /2016-08-15/ path */
+    NB_ROUTE_BAD,         /* malformed (bad escape, empty name): 400 */
 };
 
 struct nb_route {

@@ -147,6 +147,9 @@ static void complete(struct nb_instance *inst, struct nb_invocation *inv, enum n
     remove_inv(inst, inv);
     inv->status = st;
     inv->end_ns = nb_now_ns();
+    /* The instance's peak so far (its cgroup's), or at exit the final one. */
+    uint64_t peak = inst->proc.priv ? nb_sandbox_memory_peak(&inst->proc) : inst->proc.memory_peak;
+    inv->max_memory_mb = (int)((peak + (1u << 20) - 1) >> 20);
     inv->priv_inst = NULL;
     inv->priv_list[0] = NULL;
     inv->done(inv, inv->done_arg);
@@ -616,6 +619,9 @@ static void describe_status(struct nb_instance *inst, int status)
 {
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && inst->killed)
         snprintf(inst->exit_reason, sizeof(inst->exit_reason), "%s", inst->kill_reason);
+    else if (inst->proc.oom_kills > 0)
+        snprintf(inst->exit_reason, sizeof(inst->exit_reason), "out of memory (limit %d MB)",
+                 inst->proc.memory_limit_mb);
     else if (WIFEXITED(status))
         snprintf(inst->exit_reason, sizeof(inst->exit_reason), "exited with code %d",
                  WEXITSTATUS(status));
@@ -688,10 +694,13 @@ static void on_exit_poll(uv_poll_t *h, int status, int events)
             snprintf(inv->error, sizeof(inv->error), "%s", inst->init_error);
         } else {
             st = NB_INV_CRASHED;
+            unsigned long long peak_mb = (inst->proc.memory_peak + (1u << 20) - 1) >> 20;
             snprintf(inv->error, sizeof(inv->error),
                      "Process exited unexpectedly before completing request "
-                     "(duration: %llums, maxMemoryUsage: 0MB)",
-                     (unsigned long long)((now - inv->start_ns) / 1000000u));
+                     "(duration: %llums, maxMemoryUsage: %lluMB)%s%s",
+                     (unsigned long long)((now - inv->start_ns) / 1000000u), peak_mb,
+                     inst->proc.oom_kills > 0 ? ": " : "",
+                     inst->proc.oom_kills > 0 ? inst->exit_reason : "");
             nb_info(MOD, "invocation %s on instance %s: crashed (%s)", inv->request_id, inst->id,
                     inst->exit_reason);
         }
@@ -815,12 +824,16 @@ static int runtime_argv(const struct nb_instance_spec *spec, const char *shim_di
             argv[n++] = store[s++] = nb_xasprintf("--max-old-space-size=%d", heap);
         }
         argv[n++] = store[s++] = nb_xasprintf("%s/nodejs/bootstrap.js", shim_dir);
-    } else if (strncmp(rt, "python3", 7) == 0) {
+    } else if (strncmp(rt, "python3", 7) == 0 || strcmp(rt, "custom") == 0) {
+        /* -S: no site (faster start; the shim adds dist-packages), -B: no .pyc writes */
         argv[n++] = "/usr/bin/python3";
-        argv[n++] = "-u";
-        argv[n++] = store[s++] = nb_xasprintf("%s/python/bootstrap.py", shim_dir);
+        argv[n++] = "-S";
+        argv[n++] = "-B";
+        argv[n++] = store[s++] =
+            nb_xasprintf(rt[0] == 'c' ? "%s/custom/relay.py" : "%s/python/bootstrap.py", shim_dir);
     } else {
-        return nb_err_set(err, -EINVAL, "runtime '%s': not supported (nodejs*, python3*)", rt);
+        return nb_err_set(err, -EINVAL, "runtime '%s': not supported (nodejs*, python3*, custom)",
+                          rt);
     }
     argv[n] = NULL;
     store[s] = NULL;
@@ -882,6 +895,18 @@ static char *init_meta_for(const struct nb_instance_spec *spec, const char *code
     return s;
 }
 
+/* The function's own uid in the sandbox: one per "service/function" of the INIT meta. */
+static unsigned sandbox_uid(const struct nb_instance_spec *spec)
+{
+    json_t *m = spec->init_meta ? json_loads(spec->init_meta, 0, NULL) : NULL;
+    const char *svc = json_string_value(json_object_get(json_object_get(m, "service"), "name"));
+    const char *fn = json_string_value(json_object_get(json_object_get(m, "function"), "name"));
+    char key[512];
+    snprintf(key, sizeof(key), "%s/%s", svc ? svc : "", fn ? fn : (spec->id ? spec->id : ""));
+    json_decref(m);
+    return nb_sandbox_uid_for(key);
+}
+
 /* ------------------------------------------------------------ public API */
 
 int nb_instance_start(uv_loop_t *loop, const struct nb_instance_spec *spec,
@@ -894,6 +919,7 @@ int nb_instance_start(uv_loop_t *loop, const struct nb_instance_spec *spec,
         .shim_dir = spec->runtimes_dir,
         .memory_mb = spec->memory_mb,
         .internet = spec->internet,
+        .uid = sandbox_uid(spec),
     };
     char inner_code[256], inner_shim[256];
     nb_sandbox_inner_paths(&ss, inner_code, sizeof(inner_code), inner_shim, sizeof(inner_shim));
@@ -1006,6 +1032,7 @@ int nb_instance_invoke(struct nb_instance *inst, struct nb_invocation *inv)
     inv->result_meta = NULL;
     nb_buf_init(&inv->result, NB_FRAME_MAX_BODY);
     inv->error[0] = '\0';
+    inv->max_memory_mb = 0;
     inv->start_ns = nb_now_ns();
     inv->end_ns = 0;
     inv->priv_inst = NULL;

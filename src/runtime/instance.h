@@ -60,6 +60,14 @@ struct nb_invocation {
     struct nb_buf result; /* RESULT body, or the FC error JSON body for errors */
     char error[512];      /* for TIMEOUT/CRASHED/INIT_FAILED: what happened, for the caller */
     uint64_t start_ns, end_ns;
+    int max_memory_mb; /* the instance's peak memory use (its cgroup's) when inv ended */
+    /*
+     * Set by the scheduler when it hands the invocation to an instance:
+     * dispatch_ns (nb_now_ns(); 0 if it never reached one) starts the billed
+     * duration; init_ns is that instance's init duration (sandbox start to
+     * INIT_OK) when this is the first invocation it serves, else 0.
+     */
+    uint64_t dispatch_ns, init_ns;
 
     /*
      * If non-NULL, the scheduler appends this invocation's log lines to it

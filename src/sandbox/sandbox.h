@@ -4,14 +4,19 @@
  * A sandboxed process gets: the runtime protocol socket as fd 3, its stdout
  * and stderr as pipes read by the daemon, stdin from /dev/null.  The daemon
  * learns of its exit through a pidfd (poll it for readability, then call
- * nb_sandbox_reap).  The platform-core implementation is a plain fork+exec;
- * the sandbox issue puts namespaces, a read-only root, cgroups and seccomp
- * behind this same interface, so callers never change.
+ * nb_sandbox_reap).  Every instance runs in its own pid, mount, ipc, uts,
+ * cgroup and (unless `internet`) net namespaces, on a read-only root with
+ * the code at /code and the runtimes at /opt/nubis, under its function's
+ * uid with no capabilities, no_new_privs and a seccomp filter, inside
+ * cgroups limiting memory, CPU share and pids.  See docs/security.md and
+ * docs/internals/sandbox.md.  NUBIS_SANDBOX=off (development only) turns all
+ * of that off and runs plain processes.
  */
 #ifndef NB_SANDBOX_SANDBOX_H
 #define NB_SANDBOX_SANDBOX_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "base/err.h"
@@ -24,8 +29,10 @@ struct nb_sandbox_spec {
     const char *shim_dir;    /* host path of the runtimes/ tree */
     const char *cwd;         /* working directory as seen inside; NULL: code dir */
     int memory_mb;           /* memory limit */
-    int pids_max;            /* 0: default */
+    int pids_max;            /* 0: default (128) */
     int internet;            /* 1: keep the host network */
+    unsigned uid;            /* uid (and gid) inside; 0: nb_sandbox_uid_for(id) */
+    int tmp_mb;              /* size of /tmp; 0: default (512) */
 };
 
 struct nb_sandbox_proc {
@@ -38,10 +45,28 @@ struct nb_sandbox_proc {
     char code_dir[256];
     char shim_dir[256];
     void *priv; /* implementation state (cgroup paths, ...) */
+    /* Filled by nb_sandbox_reap: OOM kills seen in the instance's cgroup, peak memory. */
+    int oom_kills;
+    uint64_t memory_peak;
+    int memory_limit_mb; /* the limit it ran with (for messages) */
 };
 
-/* One-time setup at daemon start, before any thread exists. 0 or -errno. */
+/*
+ * One-time setup at daemon start, before any thread exists: checks the host
+ * can sandbox (root, cgroups), compiles the seccomp filter and forks the
+ * spawner process.  0 or -errno with err saying what is missing.  Calling it
+ * again is a no-op.
+ */
 int nb_sandbox_global_init(struct nb_err *err);
+/*
+ * At exit: stops the spawner and removes this daemon's cgroup directories
+ * (killing anything still in them).  Instances should be reaped before.
+ */
+void nb_sandbox_global_shutdown(void);
+/* The uid an instance of the function named key ("service/function") runs as. */
+unsigned nb_sandbox_uid_for(const char *key);
+/* Peak memory use of a live instance so far, in bytes (0 if unknown). */
+uint64_t nb_sandbox_memory_peak(const struct nb_sandbox_proc *proc);
 
 /*
  * Starts a process per spec.  On success fills proc (caller owns the fds and

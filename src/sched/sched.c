@@ -39,6 +39,8 @@ struct pinst {
     int dying;
     unsigned inflight;
     char id[48];
+    uint64_t start_ns, init_ns; /* sandbox start; init duration once ready */
+    unsigned served;            /* invocations dispatched to it */
 };
 
 struct call {
@@ -78,6 +80,24 @@ struct nb_sched *nb_sched_new(uv_loop_t *loop, const char *runtimes_dir, struct 
     return s;
 }
 
+void nb_pool_stats(const struct nb_pool *p, struct nb_pool_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->pending = p->npending;
+    struct nb_list *it, *tmp;
+    nb_list_foreach(it, tmp, (struct nb_list *)&p->instances)
+    {
+        const struct pinst *pi = nb_list_entry(it, struct pinst, link);
+        out->instances++;
+        if (!pi->ready && !pi->dying)
+            out->starting++;
+        else if (pi->inflight > 0)
+            out->busy++;
+        else
+            out->idle++;
+    }
+}
+
 void nb_sched_stats(const struct nb_sched *s, struct nb_sched_stats *out)
 {
     memset(out, 0, sizeof(*out));
@@ -89,6 +109,11 @@ void nb_sched_stats(const struct nb_sched *s, struct nb_sched_stats *out)
     {
         struct nb_pool *p = nb_list_entry(it, struct nb_pool, link);
         out->pending += p->npending;
+        struct nb_pool_stats ps;
+        nb_pool_stats(p, &ps);
+        out->starting += ps.starting;
+        out->busy += ps.busy;
+        out->idle += ps.idle;
     }
 }
 
@@ -199,6 +224,7 @@ static void on_ready(struct nb_instance *inst, int ok, const char *error_body, s
     p->nstarting--;
     if (ok) {
         pi->ready = 1;
+        pi->init_ns = nb_now_ns() - pi->start_ns;
         pool_pump(p);
         if (pi->inflight == 0)
             uv_timer_start(&pi->idle, on_idle, p->cfg.idle_timeout_ms, 0);
@@ -289,6 +315,7 @@ static int start_instance(struct nb_pool *p)
     struct nb_sched *s = p->s;
     struct pinst *pi = nb_xcalloc(1, sizeof(*pi));
     pi->pool = p;
+    pi->start_ns = nb_now_ns();
     snprintf(pi->id, sizeof(pi->id), "i%llu-%d", (unsigned long long)++s->next_instance,
              (int)getpid());
     struct nb_instance_spec spec = {
@@ -374,6 +401,8 @@ static int dispatch(struct pinst *pi, struct call *c)
     c->pi = pi;
     pi->inflight++;
     uv_timer_stop(&pi->idle);
+    c->inv->dispatch_ns = nb_now_ns();
+    c->inv->init_ns = pi->served++ == 0 ? pi->init_ns : 0;
     int r = nb_instance_invoke(pi->inst, c->inv);
     if (r < 0) {
         pi->inflight--;

@@ -45,6 +45,12 @@ struct nb_sched_stats {
     uint64_t cold_starts;
     unsigned instances;
     unsigned pending;
+    unsigned starting, busy, idle; /* instances by state (added for /metrics) */
+};
+
+/* One pool's instances by state and its queue (for /metrics and nubis top). */
+struct nb_pool_stats {
+    unsigned instances, starting, busy, idle, pending;
 };
 
 struct nb_sched;
@@ -66,6 +72,7 @@ struct nb_pool *nb_pool_new(struct nb_sched *s, struct nb_pool_config *cfg);
  * when the invocation waits for a new instance (may be NULL).
  */
 int nb_pool_submit(struct nb_pool *p, struct nb_invocation *inv, int *cold);
+void nb_pool_stats(const struct nb_pool *p, struct nb_pool_stats *out);
 /* Retires a pool (see above); the pool frees itself when empty. */
 void nb_pool_retire(struct nb_pool *p);
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "auth/keys.h"
 #include "base/alloc.h"
 #include "base/util.h"
 #include "codestore/codestore.h"
@@ -950,10 +951,15 @@ static void test_keys_bootstrap(void **state)
     assert_int_equal(stat(path, &sb2), 0);
     assert_int_equal(sb.st_ino, sb2.st_ino);
 
-    /* the store agrees */
+    /* the store agrees, the secret encrypted at rest (auth/keys.h) */
     struct nb_store_key got;
     assert_int_equal(nb_store_key_get(f->st, id, &got, &err), 0);
-    assert_string_equal(got.secret, secret);
+    assert_string_not_equal(got.secret, secret);
+    assert_memory_equal(got.secret, "v1:", 3);
+    char *clear = nb_keys_open(f->api.master_key, id, got.secret);
+    assert_non_null(clear);
+    assert_string_equal(clear, secret);
+    free(clear);
     nb_store_key_release(&got);
 
     /* a lost credentials file is written again from the stored key */

@@ -200,7 +200,8 @@ static void test_manifest_errors(void **state)
         "memorySize", "memsize",
         "functions.test01.memsize: unknown key (expected one of: runtime, handler, "
         "codeUri, memorySize, timeout, initializer, initializationTimeout, "
-        "instanceConcurrency, environmentVariables, handlerType, description, triggers)");
+        "instanceConcurrency, environmentVariables, handlerType, description, asyncConfig, "
+        "triggers)");
     expect_invalid("name: myserverless", "name: 9lives",
                    "service.name: must match [a-zA-Z_][a-zA-Z0-9_-]{0,127}");
     expect_invalid("internetAccess: true", "internetAccess: 'yes'",
