@@ -186,7 +186,7 @@ void nb_gw_async_enqueue(struct nb_gateway *gw, struct nb_http_request *req,
         .id = rid,
         .service = fn->service,
         .function = fn->name,
-        .qualifier = "LATEST",
+        .qualifier = fn->version ? fn->version : "LATEST",
         .kind = route ? NB_QUEUE_HTTP : NB_QUEUE_EVENT,
         .meta = meta_s,
         .payload = req->body,
@@ -375,6 +375,7 @@ struct run {
     struct nb_gw_async *a;
     struct nb_queue_job *job;
     char *meta;
+    struct nb_gw_acct acct; /* for nb_gw_account: usage, metrics, REPORT line */
 };
 
 static void run_free(struct run *r)
@@ -404,11 +405,11 @@ static void run_done(struct nb_invocation *inv, void *arg)
     struct nb_queue_job *job = r->job;
     if (inv->end_ns == 0)
         inv->end_ns = nb_now_ns();
-    if (inv->status < NB_ARRAY_SIZE(gw->m_invocations))
-        gw->m_invocations[inv->status]++;
-    gw->m_duration_ms_sum += (inv->end_ns - inv->start_ns) / 1000000;
+    nb_gw_account(gw, &r->acct, inv, NULL);
+    /* read again now: the function may have changed while it ran */
+    struct nb_gw_miss miss;
     struct async_cfg cfg;
-    async_cfg(nb_gw_find(gw, job->service, job->function), &cfg);
+    async_cfg(nb_gw_resolve(gw, job->service, job->function, job->qualifier, &miss), &cfg);
     if (inv->status == NB_INV_OK) {
         finish(a, job, NB_QSTATE_SUCCEEDED, inv->result.data ?: "", inv->result.len, NULL,
                inv->http_status);
@@ -450,12 +451,14 @@ static void run_job(struct nb_queue_job *job, void *udata)
         run_webhook(a, job);
         return;
     }
-    struct nb_fn *fn = nb_gw_find(a->gw, job->service, job->function);
+    struct nb_gw_miss miss;
+    struct nb_fn *fn = nb_gw_resolve(a->gw, job->service, job->function, job->qualifier, &miss);
     if (fn == NULL) {
-        char *e = nb_xasprintf("{\"errorMessage\":\"function '%s/%s' does not exist\"}",
-                               job->service, job->function);
+        json_t *m = json_pack("{s:s}", "errorMessage", miss.message);
+        char *e = json_dumps(m, JSON_COMPACT);
         finish(a, job, NB_QSTATE_FAILED, NULL, 0, e, 0);
         free(e);
+        json_decref(m);
         return;
     }
     struct async_cfg cfg;
@@ -471,6 +474,10 @@ static void run_job(struct nb_queue_job *job, void *udata)
     struct run *r = nb_xcalloc(1, sizeof(*r));
     r->a = a;
     r->job = job;
+    snprintf(r->acct.service, sizeof(r->acct.service), "%s", fn->service);
+    snprintf(r->acct.function, sizeof(r->acct.function), "%s", fn->name);
+    snprintf(r->acct.version, sizeof(r->acct.version), "%s", fn->version ? fn->version : "LATEST");
+    r->acct.memory_mb = fn->memory_mb;
     r->meta = job_meta(job, fn->timeout_s);
     if (r->meta == NULL)
         r->meta = nb_xstrdup("{}");
@@ -485,10 +492,10 @@ static void run_job(struct nb_queue_job *job, void *udata)
     nb_buf_init(&r->inv.result, 1u << 26);
     r->inv.done = run_done;
     r->inv.done_arg = r;
-    int rc = nb_pool_submit(nb_gw_fn_pool(a->gw, fn), &r->inv, NULL);
+    int rc = nb_pool_submit(nb_gw_fn_pool(a->gw, fn), &r->inv, &r->acct.cold);
     if (rc < 0) {
         /* the pool is full or being replaced: not the function's fault */
-        a->gw->m_throttles++;
+        nb_gw_count_throttle(a->gw, fn->service, fn->name);
         requeue(a, job, nb_wall_ms() + THROTTLE_DELAY_MS, 1, "throttled");
         run_free(r);
     }
@@ -745,6 +752,15 @@ void nb_gw_async_apply(struct nb_gateway *gw, const char *service, const char *f
     }
 }
 
+/* Invocations queued or waiting for a retry (the /metrics gauge). */
+static uint64_t queue_depth(void *arg)
+{
+    struct nb_gw_async *a = arg;
+    struct nb_queue_stats st;
+    nb_queue_stats(a->q, &st);
+    return (uint64_t)st.ready + st.delayed;
+}
+
 int nb_gateway_async_open(struct nb_gateway *gw, struct nb_store *store, struct nb_err *err)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -757,6 +773,7 @@ int nb_gateway_async_open(struct nb_gateway *gw, struct nb_store *store, struct 
     }
     a->timers = nb_timers_new(gw->loop, a->q);
     gw->async = a;
+    nb_gateway_set_queue_depth(gw, queue_depth, a);
     const char *k;
     void *v;
     for (size_t i = 0; nb_map_next(&gw->fns, &i, &k, &v);) {

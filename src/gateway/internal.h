@@ -72,11 +72,6 @@ struct nb_gateway {
     struct nb_list mgmt_queue;
     int mgmt_running;
     unsigned mgmt_count;
-    /* counters for /metrics */
-    uint64_t m_invocations[8]; /* by enum nb_inv_status */
-    uint64_t m_throttles;
-    uint64_t m_http[6]; /* by status class 1xx..5xx */
-    uint64_t m_duration_ms_sum;
 };
 
 /* ---- versions, aliases and accounting (version.c, stats.c) ---- */

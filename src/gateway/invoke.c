@@ -333,9 +333,6 @@ static void call_done(struct nb_invocation *inv, void *arg)
     struct nb_gateway *gw = c->gw;
     if (inv->end_ns == 0)
         inv->end_ns = nb_now_ns();
-    if (inv->status < NB_ARRAY_SIZE(gw->m_invocations))
-        gw->m_invocations[inv->status]++;
-    gw->m_duration_ms_sum += (inv->end_ns - inv->start_ns) / 1000000;
     if (inv->status != NB_INV_OK && inv->status != NB_INV_HANDLED)
         nb_info("gateway", "%s: %s (%s)", inv->request_id, status_names[inv->status], inv->error);
     nb_gw_account(gw, &c->acct, inv, c->tail.max ? &c->tail : NULL);
@@ -380,7 +377,6 @@ static void submit(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     int r = nb_pool_submit(fn_pool(gw, fn), &c->inv, &c->cold);
     c->acct.cold = c->cold;
     if (r < 0) {
-        gw->m_throttles++;
         nb_gw_count_throttle(gw, fn->service, fn->name);
         nb_gw_error(req, 429, rid, "ResourceExhausted",
                     "function '%s' has too many requests waiting; try again later", fn->key);

@@ -8,6 +8,7 @@ import concurrent.futures
 import http.client
 import json
 import threading
+import time
 
 import pytest
 
@@ -231,3 +232,33 @@ def test_versions_survive_restart_and_go_with_the_service(tmp_path):
         assert r.status_code == 404, r.text
     finally:
         d.check_clean_exit(d.stop())
+
+
+def test_async_invocations_run_the_qualified_version_and_are_metered(nubis, versions):
+    v1, v2 = versions
+    path = "/api/v1/services/%s/functions/e/invocations" % SVC
+    r = nubis.api("POST", path, data=b"", query="qualifier=prod",
+                  headers={"X-Fc-Invocation-Type": "Async",
+                           "Content-Type": "application/octet-stream"})
+    assert r.status_code == 202, r.text
+    rid = r.headers["X-Fc-Request-Id"]
+    deadline = time.monotonic() + 15
+    state = None
+    while time.monotonic() < deadline:
+        state = nubis.api("GET", "/api/v1/invocations/%s" % rid).json()
+        if state["state"] in ("succeeded", "failed", "expired"):
+            break
+        time.sleep(0.05)
+    assert state["state"] == "succeeded", state
+    assert state["result"] == "v1"  # the alias's version ran, not LATEST ("v2")
+    # and the async run left a usage record like a sync one (written in batches)
+    recs = []
+    while time.monotonic() < deadline:
+        r = nubis.api("GET", "/api/v1/usage/records",
+                      query="service=%s&function=e&limit=100000" % SVC)
+        recs = [x for x in r.json()["records"] if x["requestId"] == rid]
+        if recs:
+            break
+        time.sleep(0.1)
+    assert len(recs) == 1, "no usage record for async invocation %s" % rid
+    assert recs[0]["version"] == v1 and recs[0]["status"] == "success"
