@@ -36,6 +36,9 @@ HOP = frozenset(("connection", "keep-alive", "transfer-encoding", "content-lengt
                  "proxy-connection", "te", "trailer", "expect"))
 
 
+_socket = None  # the socket module, imported at INIT
+
+
 class RelayError(Exception):
     def __init__(self, error_type, msg):
         super().__init__(msg)
@@ -94,7 +97,9 @@ class Relay:
     # ---- start-up
 
     def init(self, m):
+        global _socket
         import http.client
+        import socket as _socket
         self.http_client = http.client
         code_dir = m.get("codeDir") or os.getcwd()
         os.chdir(code_dir)
@@ -227,6 +232,9 @@ class Relay:
         if c is None:
             c = self.http_client.HTTPConnection("127.0.0.1", self.port)
             B._tls.conn = c
+        if c.sock is None:
+            c.connect()
+            c.sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         return c
 
     def _headers(self, rid, control, extra):
@@ -243,6 +251,9 @@ class Relay:
                     c.putheader(k, v)
                 c.endheaders(body if body else None)
                 sent = True
+                # Servers that write headers and body apart (Nagle) would wait
+                # for our delayed ACK (40 ms): ACK at once instead.
+                c.sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_QUICKACK, 1)
                 r = c.getresponse()
                 data = r.read()
                 return r.status, r.getheaders(), data

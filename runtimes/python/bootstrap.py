@@ -294,13 +294,10 @@ def _frames(tb):
     return out
 
 
-def error_body(exc, lambda_style=False, request_id=""):
-    """FC's error JSON (Lambda's adds requestId): errorMessage, errorType, stackTrace."""
-    d = {"errorMessage": str(exc), "errorType": getattr(exc, "error_type", None)
-         or type(exc).__name__, "stackTrace": _frames(exc.__traceback__)}
-    if lambda_style:
-        d["requestId"] = request_id
-    return _dumps(d).encode()
+def error_body(exc):
+    """FC's error JSON: errorMessage, errorType (the exception's class), stackTrace."""
+    return _dumps({"errorMessage": str(exc), "errorType": getattr(exc, "error_type", None)
+                   or type(exc).__name__, "stackTrace": _frames(exc.__traceback__)}).encode()
 
 
 class RuntimeError_(Exception):
@@ -490,8 +487,8 @@ class Runtime:
                     finish(inv, T_RESULT, b'{"statusCode":200,"headers":[]}', result_bytes(result))
                 else:
                     finish(inv, T_RESULT, META_EMPTY, result_bytes(result))
-        except BaseException as e:
-            if isinstance(e, (KeyboardInterrupt, SystemExit)) and not isinstance(e, SystemExit):
+        except BaseException as e:  # SystemExit too: a handler's sys.exit() is its error
+            if isinstance(e, KeyboardInterrupt):
                 raise
             try:
                 body = (self.lam.error_body(e, inv) if self.lam is not None else error_body(e))
@@ -537,9 +534,6 @@ def result_bytes(v):
 
 
 # ------------------------------------------------------------------- WSGI
-
-_STATUS_TEXT = {200: "OK"}
-
 
 def _latin1(s):
     return s if s.isascii() else s.encode("utf-8").decode("latin-1")

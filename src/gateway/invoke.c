@@ -178,6 +178,14 @@ static struct nb_pool *fn_pool(struct nb_gateway *gw, struct nb_fn *fn)
         "codeDir", json_string_value(json_object_get(f, "codeDir")) ?: "", "region", "local",
         "accountId", gw->cfg.account_id, "credentials", "accessKeyId", "", "accessKeySecret", "",
         "securityToken", "", "env", vars ? json_deep_copy(vars) : json_object());
+    /* The shims size themselves from these (threads for Python, the custom server's port). */
+    json_t *jf = json_object_get(init, "function");
+    json_t *conc = json_object_get(f, "instanceConcurrency");
+    json_object_set_new(jf, "instanceConcurrency",
+                        json_integer(json_is_integer(conc) ? json_integer_value(conc) : 1));
+    json_t *ca_port = json_object_get(f, "caPort");
+    if (json_is_integer(ca_port))
+        json_object_set(jf, "caPort", ca_port);
     struct nb_pool_config cfg = {
         .service = nb_xstrdup(fn->service),
         .function = nb_xstrdup(fn->name),

@@ -6,14 +6,13 @@ v2 events over HTTP triggers and JSON over invoke; Google Cloud Functions
 over the HTTP trigger and the invoke API, with binary, 10 MB, repeated
 headers / query keys, and each style's error shape.
 """
-import base64
 import http.client
 import json
 import os
 
 import pytest
 
-from conftest import assert_request_id, fixture_files, unique
+from conftest import fixture_files, unique
 
 SVC = unique("styles")
 
