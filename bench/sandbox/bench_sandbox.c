@@ -11,7 +11,12 @@
  *          handler, until INIT_OK) against a bare `node load_handler.js`
  *          that requires the same handler module (until it says so).
  *
- * Usage: bench_sandbox RUNTIMES_DIR CODE_DIR LOADER_JS [N_TRUE] [N_COLD]
+ * The instance's memorySize (MEM_MB, default 1024) also sets its CPU weight
+ * (cpu.shares = MB): at 1024 it weighs what the bare node process weighs, so
+ * on a busy machine the two compete for CPU alike; at 128 it would get an
+ * eighth of that under contention, by design (docs/security.md).
+ *
+ * Usage: bench_sandbox RUNTIMES_DIR CODE_DIR LOADER_JS [N_TRUE] [N_COLD] [MEM_MB]
  * (bench/sandbox/run.sh builds and runs it).  Needs root, like the daemon.
  */
 #include <errno.h>
@@ -46,7 +51,7 @@ static void stats(const char *what, double *v, int n, double *median)
 {
     qsort(v, (size_t)n, sizeof(double), cmp_d);
     *median = v[n / 2];
-    printf("| %-34s | %8.2f | %8.2f | %8.2f | %8.2f |\n", what, v[0], v[n / 2], v[n * 9 / 10],
+    printf("| %-38s | %8.2f | %8.2f | %8.2f | %8.2f |\n", what, v[0], v[n / 2], v[n * 9 / 10],
            v[n - 1]);
 }
 
@@ -125,6 +130,8 @@ static void on_exit_cb(struct nb_instance *inst, const char *reason, void *u)
     ((struct cold *)u)->exited = 1;
 }
 
+static int mem_mb = 1024;
+
 static double sandbox_cold(const char *code_dir, const char *rt_dir, int i)
 {
     static const struct nb_instance_callbacks cbs = {.on_ready = on_ready, .on_exit = on_exit_cb};
@@ -133,9 +140,12 @@ static double sandbox_cold(const char *code_dir, const char *rt_dir, int i)
     uv_loop_init(&c.loop);
     char id[32];
     snprintf(id, sizeof(id), "cold-%d", i);
-    const char *meta = "{\"function\":{\"name\":\"bench\",\"handler\":\"index.handler\","
-                       "\"initializationTimeout\":10,\"memorySize\":128,\"timeout\":60,"
-                       "\"runtime\":\"nodejs20\"},\"service\":{\"name\":\"bench\"}}";
+    char meta[512];
+    snprintf(meta, sizeof(meta),
+             "{\"function\":{\"name\":\"bench\",\"handler\":\"index.handler\","
+             "\"initializationTimeout\":10,\"memorySize\":%d,\"timeout\":60,"
+             "\"runtime\":\"nodejs20\"},\"service\":{\"name\":\"bench\"}}",
+             mem_mb);
     struct nb_instance_spec spec = {.id = id,
                                     .runtime = "nodejs20",
                                     .runtimes_dir = rt_dir,
@@ -170,8 +180,9 @@ static double bare_cold(const char *code_dir, const char *loader)
         close(p[0]);
         if (chdir(code_dir) < 0)
             _exit(127);
-        char *const argv[] = {"/usr/bin/node", "--max-old-space-size=102", (char *)loader,
-                              "index.handler", NULL};
+        char heap[64]; /* the flag the instance layer gives node: 80% of memorySize */
+        snprintf(heap, sizeof(heap), "--max-old-space-size=%d", mem_mb * 8 / 10);
+        char *const argv[] = {"/usr/bin/node", heap, (char *)loader, "index.handler", NULL};
         execve(argv[0], argv, (char *const *)env);
         _exit(127);
     }
@@ -192,12 +203,15 @@ static double bare_cold(const char *code_dir, const char *loader)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s RUNTIMES_DIR CODE_DIR LOADER_JS [N_TRUE] [N_COLD]\n", argv[0]);
+        fprintf(stderr, "usage: %s RUNTIMES_DIR CODE_DIR LOADER_JS [N_TRUE] [N_COLD] [MEM_MB]\n",
+                argv[0]);
         return 2;
     }
     const char *rt = argv[1], *code = argv[2], *loader = argv[3];
     int n_true = argc > 4 ? atoi(argv[4]) : 200;
     int n_cold = argc > 5 ? atoi(argv[5]) : 20;
+    if (argc > 6)
+        mem_mb = atoi(argv[6]);
     nb_log_set_level(NB_LOG_WARN);
     struct nb_err err = {0};
     if (nb_sandbox_global_init(&err) < 0) {
@@ -214,9 +228,9 @@ int main(int argc, char **argv)
         a[i] = plain_true();
         b[i] = sandbox_true(code, rt, i);
     }
-    printf("| %-34s | %8s | %8s | %8s | %8s |\n", "ms", "min", "median", "p90", "max");
+    printf("| %-38s | %8s | %8s | %8s | %8s |\n", "ms", "min", "median", "p90", "max");
     printf("|%s|----------|----------|----------|----------|\n",
-           "------------------------------------");
+           "----------------------------------------");
     double ma, mb;
     stats("vfork+exec /bin/true (baseline)", a, n_true, &ma);
     stats("sandboxed /bin/true", b, n_true, &mb);
@@ -230,7 +244,9 @@ int main(int argc, char **argv)
     }
     double mc, md;
     stats("bare node, handler loaded", c, n_cold, &mc);
-    stats("sandbox+node+shim, INIT_OK", d, n_cold, &md);
+    char label[64];
+    snprintf(label, sizeof(label), "sandbox+node+shim, INIT_OK (%d MB)", mem_mb);
+    stats(label, d, n_cold, &md);
     printf("\nsandbox-only cost: %+.2f ms (median, %d runs); fresh cold start: %.3fx bare node "
            "(median, %d runs)\n",
            mb - ma, n_true, md / mc, n_cold);

@@ -375,21 +375,6 @@ fail:
     return nb_err_sys(err, r, "cgroup write '%s'", step);
 }
 
-int sb_cg_create(const struct sb_cgroups *cg, const char *id, int memory_mb, int pids_max,
-                 int fds[SB_CG_N], struct nb_err *err)
-{
-    int r = sb_cg_prepare(cg, id, fds, err);
-    if (r == 0 && (r = sb_cg_limits(cg, id, memory_mb, pids_max, err)) < 0) {
-        for (int i = 0; i < SB_CG_N; i++) {
-            if (fds[i] >= 0)
-                close(fds[i]);
-            fds[i] = -1;
-        }
-        sb_cg_remove(cg, id);
-    }
-    return r;
-}
-
 int sb_cg_rename(const struct sb_cgroups *cg, const char *from, const char *to, struct nb_err *err)
 {
     if (cg->version != 1)
@@ -528,8 +513,17 @@ static void sweep(const char *base)
 void sb_cg_cleanup_daemon(const struct sb_cgroups *cg)
 {
     for (int i = 0; i < SB_CG_N; i++) {
-        if (cg->base[i][0] && !(cg->version == 2 && i > 0))
+        if (cg->base[i][0] && !(cg->version == 2 && i > 0)) {
             sweep(cg->base[i]);
+            /* nubis/ too, unless another daemon still uses it (then EBUSY: fine). */
+            char parent[512];
+            pathf(parent, sizeof(parent), "%s", cg->base[i]);
+            char *slash = strrchr(parent, '/');
+            if (slash) {
+                *slash = '\0';
+                rmdir(parent);
+            }
+        }
     }
 }
 

@@ -232,7 +232,7 @@ CHILD_FN static void setup_root(const struct sb_child *c)
         bind_fd(c, ssl_fd, "etc/ssl", 0, 0);
     }
 
-    /* /dev: the harmless character devices, bound from the host's. */
+    /* /dev: the harmless character devices, made here, and the usual links. */
     mkdir_in(c, "dev", 0755);
     for (size_t i = 0; i < NDEV; i++) {
         char p[64];
@@ -361,6 +361,8 @@ CHILD_FN int sb_child_main(void *arg)
     setup_root(c);
     umask(022);
 
+    if (setpriority(PRIO_PROCESS, 0, 0) < 0) /* back from the spawner's SB_SETUP_NICE */
+        fail(c, "setpriority");
     set_rlimit(c, RLIMIT_NOFILE, SB_NOFILE, "NOFILE");
     set_rlimit(c, RLIMIT_CORE, 0, "CORE");
     drop_privileges(c);

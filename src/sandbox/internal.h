@@ -31,6 +31,7 @@
 #define SB_DEFAULT_PIDS 128
 #define SB_DEFAULT_TMP_MB 512
 #define SB_NOFILE 1024
+#define SB_SETUP_NICE (-10) /* the spawner's and the child's until exec (spawner.c) */
 #define SB_UID_BASE 200000u
 #define SB_UID_RANGE 100000u
 
@@ -104,8 +105,8 @@ struct sb_child {
     char *const *argv;
     char *const *envp;
     int sock_fd, out_fd, err_fd, null_fd, report_fd; /* all >= SB_CHILD_FD_MIN */
-    int cg_fd[SB_CG_N];                              /* cgroup.procs to join, or -1 */
-    int net_fd; /* a fresh network namespace (lo up) to join, or -1: the host's */
+    int cg_fd[SB_CG_N]; /* cgroup files to write "0" to (join), or -1 */
+    int net_fd;         /* a fresh network namespace (lo up) to join, or -1: the host's */
     uid_t uid;
 };
 
@@ -123,10 +124,12 @@ void sb_spawner_run(int fd) __attribute__((noreturn));
 
 /* cgroup.c */
 int sb_cg_detect(struct sb_cgroups *cg, pid_t daemon_pid, struct nb_err *err);
-/* Creates the instance's cgroups with its limits; fills fds with open cgroup.procs (or -1). */
-int sb_cg_create(const struct sb_cgroups *cg, const char *id, int memory_mb, int pids_max,
-                 int fds[SB_CG_N], struct nb_err *err);
-/* The steps of sb_cg_create: directories + open cgroup.procs/tasks fds, then limits. */
+/*
+ * An instance's cgroups in two steps: the directories, with fds open on the
+ * files the child writes "0" to (v1 tasks, v2 cgroup.procs) in fds (-1 where
+ * unused); then its limits.  Both fill err and return -errno on failure
+ * (prepare removes what it made).
+ */
 int sb_cg_prepare(const struct sb_cgroups *cg, const char *id, int fds[SB_CG_N],
                   struct nb_err *err);
 int sb_cg_limits(const struct sb_cgroups *cg, const char *id, int memory_mb, int pids_max,

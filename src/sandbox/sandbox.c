@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +41,8 @@
 #endif
 
 struct sb_global sb_g = {.spawner_fd = -1};
+
+#define SPAWN_TIMEOUT_S 30
 
 static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
 static int initialized;
@@ -223,6 +226,8 @@ int nb_sandbox_global_init(struct nb_err *err)
     }
     close(sv[1]);
     sb_g.spawner_fd = sv[0];
+    struct timeval tv = {SPAWN_TIMEOUT_S, 0};
+    setsockopt(sb_g.spawner_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     sb_g.spawner_pid = pid;
     initialized = 1;
     atexit(at_exit);
@@ -314,6 +319,18 @@ static int round_trip(const char *req, size_t len, struct sb_rep *rep, int fds[4
     do {
         n = recvmsg(sb_g.spawner_fd, &m, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        /*
+         * A setup that hangs (it should not: nothing in it waits on anything
+         * remote).  Its late answer would pair with the next request, so the
+         * spawner is retired; instances cannot start until a restart.
+         */
+        nb_error(SB_MOD, "the spawner did not answer within %d s: stopping it", SPAWN_TIMEOUT_S);
+        kill(sb_g.spawner_pid, SIGKILL);
+        close_fd(&sb_g.spawner_fd);
+        return nb_err_set(err, -ETIMEDOUT, "sandbox: the spawner did not answer in %d s",
+                          SPAWN_TIMEOUT_S);
+    }
     if (n < 0)
         return nb_err_sys(err, -errno, "sandbox: receive from the spawner");
     if (n != (ssize_t)sizeof(*rep))

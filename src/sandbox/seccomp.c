@@ -130,9 +130,12 @@ int sb_seccomp_build(struct sock_fprog *prog, struct nb_err *err)
         struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_EQ, AF_PACKET);
         r = rule(ctx, SCMP_ACT_ERRNO(EPERM), failed = "socket", 1, &a);
     }
-    if (!r) {
-        struct scmp_arg_cmp a = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW);
-        r = rule(ctx, SCMP_ACT_ERRNO(EPERM), failed = "socket", 1, &a);
+    /* Raw IP (netlink is SOCK_RAW too, and getifaddrs needs NETLINK_ROUTE). */
+    static const int inet[] = {AF_INET, AF_INET6};
+    for (size_t i = 0; i < NB_ARRAY_SIZE(inet) && !r; i++) {
+        struct scmp_arg_cmp a[2] = {SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)inet[i]),
+                                    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW)};
+        r = rule(ctx, SCMP_ACT_ERRNO(EPERM), failed = "socket", 2, a);
     }
     if (!r) {
         struct scmp_arg_cmp a[2] = {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),

@@ -33,6 +33,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -382,6 +383,14 @@ void sb_spawner_run(int fd)
     if (getppid() != sb_g.daemon_pid)
         _exit(0); /* the daemon died before we could ask to follow it */
     prctl(PR_SET_NAME, "nubis-spawner", 0, 0, 0);
+    /*
+     * The daemon's loop waits for each answer: on a busy machine every
+     * wake-up of ours (and of the child, which inherits this until it
+     * resets it before exec) would otherwise queue behind other work.
+     * The work done at this priority is short and bounded.
+     */
+    if (sb_g.enabled)
+        setpriority(PRIO_PROCESS, 0, SB_SETUP_NICE);
 
     /* Keep stdin/stdout/stderr (logs) and the socket; nothing else of the daemon's. */
     if (fd != 3) {

@@ -75,8 +75,9 @@ def hd(tmp_path_factory):
         d.stop()
 
 
-# Per runtime: the hostile function, a second one, one for the memory test.
-RUNTIMES = {"node": ("h", "other", "mem"), "python": ("ph", "pother", "pmem")}
+# Per runtime: the hostile function, a second one, one for the memory test, its code file.
+RUNTIMES = {"node": ("h", "other", "mem", "/code/index.js"),
+            "python": ("ph", "pother", "pmem", "/code/index.py")}
 
 
 @pytest.fixture(params=sorted(RUNTIMES))
@@ -87,7 +88,8 @@ def fn(request):
 def call(d, fn, action, timeout=30, **args):
     args["action"] = action
     r = d.invoke(SVC, fn, json.dumps(args).encode(), timeout=timeout)
-    d.pids |= daemon_children(d.proc.pid)
+    if hasattr(d, "pids"):
+        d.pids |= daemon_children(d.proc.pid)
     return r
 
 
@@ -112,6 +114,7 @@ def test_identity(hd, fn):
     assert a["uid"] != b["uid"], "two functions share a uid"
     assert a["cwd"] == "/code" and a["hostname"] == "localhost", a
     assert a["pids"][0] == 1 and len(a["pids"]) <= 3, a
+    assert a["ifaces"] == ["lo"], a  # and listing interfaces (netlink) works
 
 
 def test_cannot_read_host_secrets(hd, fn):
@@ -120,11 +123,11 @@ def test_cannot_read_host_secrets(hd, fn):
                  "/proc/1/root/etc/shadow"):
         r = ok_json(call(hd, fn[0], "read", path=path))
         assert r["ok"] is False, "read %s: %s" % (path, r)
-    assert ok_json(call(hd, fn[0], "read", path="/code/index.js"))["ok"] is True
+    assert ok_json(call(hd, fn[0], "read", path=fn[3]))["ok"] is True
 
 
 def test_cannot_write_outside_tmp(hd, fn):
-    for path in ("/usr/pwned", "/usr/bin/node", "/code/index.js", "/pwned", "/etc/passwd",
+    for path in ("/usr/pwned", "/usr/bin/node", fn[3], "/pwned", "/etc/passwd",
                  "/opt/nubis/nodejs/bootstrap.js"):
         r = ok_json(call(hd, fn[0], "write", path=path))
         assert r["ok"] is False and r["code"] in ("EROFS", "EACCES", "EPERM"), (path, r)
@@ -236,3 +239,29 @@ def test_zz_nothing_leaks(hd):
     alive = [p for p in hd.pids if os.path.exists("/proc/%d" % p)
              and open("/proc/%d/stat" % p).read().split()[2] != "Z"]
     assert not alive, "instance processes left: %s" % alive
+
+
+def test_daemon_killed_takes_its_instances(tmp_path):
+    """SIGKILL to the daemon: its instances and spawner die with it (PDEATHSIG);
+    the next daemon sweeps the cgroups it left."""
+    d = Daemon(tmp_path).start()
+    try:
+        d.deploy(SVC, "normal", fixture_files("hostile"), http_trigger=False, timeout=10)
+        assert ok_json(call(d, "normal", "normal"))["hits"] == 1
+        kids = daemon_children(d.proc.pid)
+        assert len(kids) >= 2, kids  # the spawner and the instance
+        dirs = [p for p in cgroup_dirs(d.proc.pid) if os.path.isdir(p)]
+        assert dirs
+        os.kill(d.proc.pid, 9)
+        d.proc.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(os.path.exists("/proc/%d" % p) for p in kids):
+            time.sleep(0.05)
+        assert not [p for p in kids if os.path.exists("/proc/%d" % p)], "instances outlived the daemon"
+    finally:
+        d.stop()
+    d2 = Daemon(tmp_path).start()
+    try:
+        assert not [p for p in dirs if os.path.exists(p)], "stale cgroups were not swept"
+    finally:
+        d2.check_clean_exit(d2.stop())
