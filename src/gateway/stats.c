@@ -154,9 +154,9 @@ void nb_gw_account(struct nb_gateway *gw, const struct nb_gw_acct *a, struct nb_
     char line[512];
     int n = snprintf(line, sizeof(line),
                      "REPORT RequestId: %s Version: %s Duration: %.2f ms Billed Duration: %llu ms "
-                     "Memory Size: %d MB",
+                     "Memory Size: %d MB Max Memory Used: %d MB",
                      inv->request_id, rec.version, (double)dur_us / 1000.0,
-                     (unsigned long long)billed, a->memory_mb);
+                     (unsigned long long)billed, a->memory_mb, inv->max_memory_mb);
     if (init_us && n > 0 && (size_t)n < sizeof(line))
         n += snprintf(line + n, sizeof(line) - (size_t)n, " Init Duration: %.2f ms",
                       (double)init_us / 1000.0);
