@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # bench/run.sh: hello-world over nubis's HTTP trigger next to a bare Node
-# http.createServer running the same handler, measured with wrk in one run.
+# http.createServer running the same handler and a workerd module worker,
+# measured with wrk in one run.
 #
 #   bench/run.sh                 # DUR=10s (c16), DUR1=5s (c1), WARM=2s
 #   DUR=5s DUR1=3s bench/run.sh  # shorter
 #
 # Knobs (env): NUBIS_BIN (default build/nubis), DUR, DUR1, WARM, CONNS=16,
-# PIN=1 (servers on CPU 1, wrk on CPU 0), NODE (default: node on PATH).
+# PIN=1 (servers on CPU 1, wrk on CPU 0), NODE (default: node on PATH),
+# WORKERD=1 (0 skips workerd; bench/workerd/setup.sh installs it into bench/.cache).
 # Only 127.0.0.1 is bound; every server is stopped by the PID we started.
 set -uo pipefail
 export LC_ALL=C
@@ -16,6 +18,7 @@ NUBIS=${NUBIS_BIN:-$ROOT/build/nubis}
 NODE=${NODE:-$(command -v node)}
 PY=/usr/bin/python3
 DUR=${DUR:-10s}; DUR1=${DUR1:-5s}; WARM=${WARM:-2s}; CONNS=${CONNS:-16}; PIN=${PIN:-1}
+WORKERD=${WORKERD:-1}
 QUERY='?name=bench'
 EXPECT='{"message":"Hello, bench!"}'
 
@@ -149,7 +152,22 @@ CHECK[node]=$(check "$BURL")
 measure node "$BURL"
 stop_all
 
+# --- workerd (npm @cloudflare/workerd-linux-64), the same handler as a module worker
+WBIN=
+if [ "$WORKERD" = 1 ]; then
+  WBIN=$("$HERE/workerd/setup.sh") || die "bench/workerd/setup.sh failed (WORKERD=0 skips workerd)"
+  WPORT=$(free_port)
+  echo "== workerd ($("$WBIN" --version 2>&1)) on 127.0.0.1:$WPORT" >&2
+  start "$TMP/workerd.log" "$WBIN" serve "$HERE/workerd/workerd.capnp" --socket-addr "http=127.0.0.1:$WPORT"
+  WURL="http://127.0.0.1:$WPORT/$QUERY"
+  wait_200 "$WURL" "$PID" || die "workerd not ready: $(tail -c 400 "$TMP/workerd.log")"
+  CHECK[workerd]=$(check "$WURL")
+  measure workerd "$WURL"
+  stop_all
+fi
+
 ratio=$(awk -v a="${R16[nubis]}" -v b="${R16[node]}" 'BEGIN{ if (b > 0 && a+0 == a) printf "%.2f", a/b; else print "-" }')
+wratio=$(awk -v a="${R16[nubis]}" -v b="${R16[workerd]:-}" 'BEGIN{ if (b > 0 && a+0 == a) printf "%.2f", a/b; else print "-" }')
 dp50=$(awk -v a="${P50_1[nubis]}" -v b="${P50_1[node]}" 'BEGIN{ if (a+0 == a && b+0 == b) printf "%+d", a-b; else print "-" }')
 
 echo "## nubis vs bare Node: hello world over HTTP ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
@@ -162,6 +180,8 @@ echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 echo "| nubis, instanceConcurrency 16 (one instance, like the baseline) | ${R16[nubis]} | ${P50_16[nubis]} | ${P99_16[nubis]} | ${R1[nubis]} | ${P50_1[nubis]} | ${P99_1[nubis]} | $(( E16[nubis] + E1[nubis] )) | ${CHECK[nubis]} |"
 echo "| nubis, instanceConcurrency 1 (FC's default: an instance per request in flight) | ${R16[nubis1]} | ${P50_16[nubis1]} | ${P99_16[nubis1]} | ${R1[nubis1]} | ${P50_1[nubis1]} | ${P99_1[nubis1]} | $(( E16[nubis1] + E1[nubis1] )) | ${CHECK[nubis1]} |"
 echo "| Node http.createServer | ${R16[node]} | ${P50_16[node]} | ${P99_16[node]} | ${R1[node]} | ${P50_1[node]} | ${P99_1[node]} | $(( E16[node] + E1[node] )) | ${CHECK[node]} |"
+[ -n "$WBIN" ] && echo "| workerd (module worker) | ${R16[workerd]} | ${P50_16[workerd]} | ${P99_16[workerd]} | ${R1[workerd]} | ${P50_1[workerd]} | ${P99_1[workerd]} | $(( E16[workerd] + E1[workerd] )) | ${CHECK[workerd]} |"
 echo
 echo "- nubis / node req/s at c$CONNS: **$ratio** (instanceConcurrency 16)"
+[ -n "$WBIN" ] && echo "- nubis / workerd req/s at c$CONNS: **$wratio**"
 echo "- p50 added by nubis at c1: **$dp50 µs**"

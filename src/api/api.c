@@ -234,6 +234,8 @@ enum route_id {
     R_USAGE_RECORDS,
     R_KEYS,
     R_KEY,
+    R_DOMAINS,
+    R_DOMAIN,
 };
 
 struct route {
@@ -259,6 +261,8 @@ static const struct route routes[] = {
     {R_USAGE_RECORDS, {"usage", "records"}, "GET"},
     {R_KEYS, {"keys"}, "GET, POST"},
     {R_KEY, {"keys", "*"}, "GET, DELETE"},
+    {R_DOMAINS, {"custom-domains"}, "GET, POST"},
+    {R_DOMAIN, {"custom-domains", "*"}, "GET, PUT, DELETE"},
 };
 
 #define MAX_SEGMENTS 8
@@ -396,6 +400,12 @@ static void dispatch(struct nb_api_ctx *c, char *path)
             return;
         case R_KEY:
             nb_api_keys(c, seg[1]);
+            return;
+        case R_DOMAINS:
+            nb_api_domains(c, NULL);
+            return;
+        case R_DOMAIN:
+            nb_api_domains(c, seg[1]);
             return;
         }
     }

@@ -120,6 +120,13 @@ json_t *nb_api_snapshot_all(struct nb_api *api, struct nb_err *err);
 json_t *nb_api_qualifiers_all(struct nb_api *api, struct nb_err *err);
 
 /*
+ * Every custom domain's stored document (start-up), as a JSON array of
+ * {"domainName", "protocol", "routeConfig": {"routes": [...]}} (the "domain"
+ * of a domain event), or NULL with err.  Caller decrefs.
+ */
+json_t *nb_api_domains_all(struct nb_api *api, struct nb_err *err);
+
+/*
  * Loads (or creates) data_dir/master.key, then ensures an admin access key
  * exists; when it creates one it writes data_dir/credentials (mode 0600,
  * env-file format, DESIGN.md).  Secrets are stored encrypted (auth/keys.h).

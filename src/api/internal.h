@@ -107,6 +107,8 @@ void nb_api_triggers(struct nb_api_ctx *c, const char *service, const char *func
 void nb_api_code_upload(struct nb_api_ctx *c);
 /* GET/POST /keys, GET/DELETE /keys/ID (keys.c; admin scope, checked by the gateway). */
 void nb_api_keys(struct nb_api_ctx *c, const char *id);
+/* /custom-domains[/NAME] (domain.c; deploy scope, checked by the gateway). */
+void nb_api_domains(struct nb_api_ctx *c, const char *name);
 
 /* --- versions, aliases (version.c, alias.c) and usage (usage.c) --- */
 void nb_api_versions(struct nb_api_ctx *c, const char *service, const char *version);

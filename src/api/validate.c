@@ -391,6 +391,16 @@ int nb_api_function_apply(json_t *doc, json_t *body, struct nb_err *err)
             r = check_int(key, v, 1, 100, 1, err);
         } else if (strcmp(key, "caPort") == 0) {
             r = check_int(key, v, 1, 65535, 1, err);
+        } else if (strcmp(key, "maxInstances") == 0 || strcmp(key, "minInstances") == 0 ||
+                   strcmp(key, "idleTimeout") == 0) {
+            /* pool settings (sched/); null: back to the daemon's pool: defaults */
+            if (json_is_null(v)) {
+                json_object_del(doc, key);
+                continue;
+            }
+            r = strcmp(key, "idleTimeout") == 0    ? check_int(key, v, 1, 86400, 1, err)
+                : strcmp(key, "minInstances") == 0 ? check_int(key, v, 0, 10000, 1, err)
+                                                   : check_int(key, v, 1, 10000, 1, err);
         } else if (strcmp(key, "environmentVariables") == 0) {
             if (json_is_null(v))
                 set = json_object();
@@ -426,6 +436,10 @@ int nb_api_function_apply(json_t *doc, json_t *body, struct nb_err *err)
 
 int nb_api_function_check(json_t *doc, struct nb_err *err)
 {
+    json_t *min = json_object_get(doc, "minInstances"), *max = json_object_get(doc, "maxInstances");
+    if (min && max && json_integer_value(min) > json_integer_value(max))
+        return nb_err_set(err, -EINVAL, "minInstances (%lld) must not exceed maxInstances (%lld)",
+                          (long long)json_integer_value(min), (long long)json_integer_value(max));
     const char *runtime = json_string_value(json_object_get(doc, "runtime"));
     if (!runtime)
         return nb_err_set(err, -EINVAL, "runtime is required: nodejs*, python3* or custom");

@@ -37,6 +37,7 @@ static const struct command commands[] = {
     {"trigger", nb_cmd_trigger, "add, list or delete a function's triggers (http, timer)"},
     {"invocations", nb_cmd_invocations, "list a function's async invocations, or show one"},
     {"keys", nb_cmd_keys, "create, list or revoke access keys (with scopes)"},
+    {"domain", nb_cmd_domain, "add, list, show or delete custom domains (Host -> functions)"},
 };
 
 static void usage(FILE *out)

@@ -31,6 +31,7 @@ int nb_cmd_top(int argc, char **argv);
 int nb_cmd_trigger(int argc, char **argv);
 int nb_cmd_invocations(int argc, char **argv);
 int nb_cmd_keys(int argc, char **argv);
+int nb_cmd_domain(int argc, char **argv);
 
 /* Prints "nubis: <message>" on stderr; returns 1. */
 int nb_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -34,6 +34,7 @@ void nb_daemon_config_default(struct nb_daemon_config *cfg)
     cfg->max_instances = 100;
     cfg->idle_timeout_s = 300;
     cfg->max_queue = 1000;
+    cfg->queue_timeout_s = 10;
     cfg->log_max_bytes = 8u << 20;
     nb_meter_config_default(&cfg->meter);
 }
@@ -71,6 +72,7 @@ static const struct key keys[] = {
     {"pool.maxInstances", K_INT, OFF(max_instances), 1, 10000},
     {"pool.idleTimeout", K_UINT, OFF(idle_timeout_s), 1, 86400},
     {"pool.maxQueue", K_INT, OFF(max_queue), 1, 1000000},
+    {"pool.queueTimeout", K_UINT, OFF(queue_timeout_s), 1, 3600},
     {"logs.maxBytesPerFunction", K_U64, OFF(log_max_bytes), 4096, 1ull << 36},
     {"billing.currency", K_CURRENCY, OFF(meter.prices.currency), 0, 0},
     {"billing.pricePer10kInvocations", K_REAL, OFF(meter.prices.per_10k_invocations), 0, 1e9},

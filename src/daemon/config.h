@@ -26,9 +26,10 @@ struct nb_daemon_config {
     unsigned keepalive_timeout_s; /* keepAliveTimeout: 60 */
     unsigned max_connections;     /* maxConnections: 10000 */
     /* pool: */
-    int max_instances;       /* maxInstances: 100 (per function version) */
-    unsigned idle_timeout_s; /* idleTimeout: 300 */
-    int max_queue;           /* maxQueue: 1000 (pending invocations per pool) */
+    int max_instances;        /* maxInstances: 100 (per function version) */
+    unsigned idle_timeout_s;  /* idleTimeout: 300 */
+    int max_queue;            /* maxQueue: 1000 (pending invocations per pool) */
+    unsigned queue_timeout_s; /* queueTimeout: 10 (longest wait in that queue, then 429) */
     /* logs: */
     uint64_t log_max_bytes; /* maxBytesPerFunction: 8 MiB (x2 with the rotated file) */
     /* billing: and usage: */

@@ -242,6 +242,7 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
                                      .idle_timeout_ms = cfg.idle_timeout_s * 1000,
                                      .max_instances = cfg.max_instances,
                                      .max_queue = cfg.max_queue,
+                                     .queue_timeout_ms = cfg.queue_timeout_s * 1000,
                                      .meter = d.meter};
     d.gw = nb_gateway_new(d.loop, d.sched, logs, &api, &gcfg);
     if (nb_gateway_load(d.gw, snaps, keys, &err) < 0) {

@@ -405,6 +405,12 @@ static void run_done(struct nb_invocation *inv, void *arg)
     struct nb_queue_job *job = r->job;
     if (inv->end_ns == 0)
         inv->end_ns = nb_now_ns();
+    if (inv->status == NB_INV_THROTTLED) { /* the pool's queue timeout: not the function's fault */
+        nb_gw_count_throttle(gw, job->service, job->function);
+        requeue(a, job, nb_wall_ms() + THROTTLE_DELAY_MS, 1, "throttled");
+        run_free(r);
+        return;
+    }
     nb_gw_account(gw, &r->acct, inv, NULL);
     /* read again now: the function may have changed while it ran */
     struct nb_gw_miss miss;

@@ -38,12 +38,15 @@ struct nb_gateway *nb_gateway_new(uv_loop_t *loop, struct nb_sched *sched, struc
         gw->cfg.idle_timeout_ms = 300 * 1000;
     if (gw->cfg.max_instances == 0)
         gw->cfg.max_instances = 100;
+    if (gw->cfg.queue_timeout_ms == 0)
+        gw->cfg.queue_timeout_ms = 10 * 1000;
     gw->cfg.account_id = nb_xstrdup(gw->cfg.account_id ? gw->cfg.account_id : "local");
     gw->cfg.endpoint = nb_xstrdup(gw->cfg.endpoint ? gw->cfg.endpoint : "");
     nb_map_init(&gw->fns);
     nb_map_init(&gw->keys);
     nb_map_init(&gw->quals);
     nb_map_init(&gw->stats);
+    nb_map_init(&gw->domains);
     nb_list_init(&gw->mgmt_queue);
     return gw;
 }
@@ -88,6 +91,7 @@ void nb_gateway_free(struct nb_gateway *gw)
         nb_gw_key_free(v);
     nb_map_release(&gw->keys);
     nb_map_release(&gw->quals);
+    nb_gw_domains_clear(gw);
     nb_gw_stats_release(gw);
     free((char *)gw->cfg.account_id);
     free((char *)gw->cfg.endpoint);
@@ -205,6 +209,10 @@ void nb_gw_apply(struct nb_gateway *gw, const char *service, const char *functio
     nb_map_put(&gw->fns, key, fn);
     fn_free(old);
     free(key);
+    /* minInstances are started at deploy and start-up, not on the first call */
+    if (fn->pool == NULL && json_integer_value(json_object_get(
+                                json_object_get(snapshot, "function"), "minInstances")) > 0)
+        nb_gw_fn_pool(gw, fn);
 }
 
 int nb_gateway_load(struct nb_gateway *gw, json_t *snapshots, json_t *keys, struct nb_err *err)
@@ -228,7 +236,7 @@ int nb_gateway_load(struct nb_gateway *gw, json_t *snapshots, json_t *keys, stru
         if (id && secret)
             nb_gw_key_put(gw, id, secret, json_string_value(json_object_get(s, "scope")));
     }
-    return 0;
+    return nb_gw_domains_load(gw, err); /* custom domains (domain.c) */
 }
 
 /* ---- responses ---- */
@@ -377,6 +385,8 @@ void nb_gateway_handle(struct nb_http_request *req, void *udata)
     struct nb_gateway *gw = udata;
     char rid[37];
     nb_uuid(rid);
+    if (nb_gw_domain_handle(gw, req, rid)) /* Host is a custom domain (domain.c) */
+        return;
     struct nb_route route;
     nb_route_parse(req->path, &route);
     if (nb_gw_policy_request(gw, req, &route, rid) < 0) {

@@ -27,14 +27,15 @@ struct nb_api;
 struct nb_meter;
 
 struct nb_gateway_config {
-    size_t max_sync_body;     /* invocation bodies; default 32 MiB */
-    size_t max_mgmt_body;     /* management bodies (code uploads); default 72 MiB */
-    unsigned idle_timeout_ms; /* instance idle timeout; default 300 s */
-    int max_instances;        /* per function; default 100 */
-    int max_queue;            /* pending invocations per pool; default 1000 */
-    const char *account_id;   /* shown to functions as context.accountId */
-    const char *endpoint;     /* our URL, for messages */
-    struct nb_meter *meter;   /* usage records (meter/meter.h); may be NULL; borrowed */
+    size_t max_sync_body;      /* invocation bodies; default 32 MiB */
+    size_t max_mgmt_body;      /* management bodies (code uploads); default 72 MiB */
+    unsigned idle_timeout_ms;  /* instance idle timeout; default 300 s */
+    int max_instances;         /* per function; default 100 */
+    int max_queue;             /* pending invocations per pool; default 1000 */
+    unsigned queue_timeout_ms; /* longest wait in a pool's queue (then 429); default 10 s */
+    const char *account_id;    /* shown to functions as context.accountId */
+    const char *endpoint;      /* our URL, for messages */
+    struct nb_meter *meter;    /* usage records (meter/meter.h); may be NULL; borrowed */
 };
 
 struct nb_gateway;

@@ -64,6 +64,7 @@ struct nb_gateway {
     struct nb_map keys;                 /* access key id -> secret (char *) */
     struct nb_map quals;                /* service -> its versions and aliases (version.c) */
     struct nb_map stats;                /* "service/function" -> counters (stats.c) */
+    struct nb_map domains;              /* custom domain name -> struct nb_gw_domain (domain.c) */
     uint64_t (*queue_depth)(void *arg); /* async queue depth (nb_gateway_set_queue_depth) */
     void *queue_depth_arg;
     struct nb_gw_async *async;   /* NULL until nb_gateway_async_open */
@@ -72,6 +73,8 @@ struct nb_gateway {
     struct nb_list mgmt_queue;
     int mgmt_running;
     unsigned mgmt_count;
+    unsigned logs_reading;   /* log queries on the thread pool (mgmt.c caps them) */
+    unsigned logs_following; /* open `logs -f` streams (mgmt.c caps them) */
 };
 
 /* ---- versions, aliases and accounting (version.c, stats.c) ---- */
@@ -224,6 +227,34 @@ int nb_gw_authorize_mgmt(struct nb_gateway *gw, struct nb_http_request *req,
                          const struct nb_route *route, const char *rid);
 /* Applies resp->events of a management request (api.h): key and domain changes. */
 void nb_gw_apply_events(struct nb_gateway *gw, json_t *events);
+
+/* domain.c: custom domains (docs/security-gateway.md) */
+struct nb_gw_droute {
+    char *path;  /* as configured, a wildcard ending in "*" */
+    size_t plen; /* bytes of path that must match (without the '*') */
+    int wildcard;
+    char *service, *function, *qualifier; /* qualifier: "LATEST" when none was given */
+    unsigned methods;                     /* NB_M_* the route allows; 0: any */
+};
+struct nb_gw_domain {
+    char *name;
+    struct nb_gw_droute *routes;
+    size_t nroutes;
+};
+/* A domain from its document {"routeConfig": {"routes": [...]}}; freed with nb_gw_domain_free. */
+struct nb_gw_domain *nb_gw_domain_new(const char *name, const json_t *doc);
+void nb_gw_domain_free(struct nb_gw_domain *d);
+/* The route of d for a decoded path (exact first, then the longest prefix), or NULL. */
+const struct nb_gw_droute *nb_gw_domain_match(const struct nb_gw_domain *d, const char *path);
+/* A Host header's name without port or trailing dot, lower-cased, into out; -1 if none. */
+int nb_gw_domain_host(const char *host, char *out, size_t outlen);
+/* Start-up: every stored domain (through gw->api); 0 or -errno with err. */
+int nb_gw_domains_load(struct nb_gateway *gw, struct nb_err *err);
+/* Applies the "domain" events of a management answer (api.h). */
+void nb_gw_domains_apply_events(struct nb_gateway *gw, json_t *events);
+void nb_gw_domains_clear(struct nb_gateway *gw);
+/* Answers req and returns 1 if its Host is a custom domain; 0: route it normally. */
+int nb_gw_domain_handle(struct nb_gateway *gw, struct nb_http_request *req, const char *rid);
 
 /* mgmt.c */
 void nb_gw_mgmt(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,

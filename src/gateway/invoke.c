@@ -35,7 +35,7 @@ struct gw_call {
 };
 
 static const char *status_names[] = {"ok",      "handled", "unhandled", "timeout",
-                                     "crashed", "init",    "cancelled"};
+                                     "crashed", "init",    "cancelled", "throttled"};
 
 /* ---- building the INVOKE meta ---- */
 
@@ -201,7 +201,16 @@ static struct nb_pool *fn_pool(struct nb_gateway *gw, struct nb_fn *fn)
         .max_instances = gw->cfg.max_instances,
         .max_queue = gw->cfg.max_queue,
         .idle_timeout_ms = gw->cfg.idle_timeout_ms,
+        .queue_timeout_ms = gw->cfg.queue_timeout_ms,
     };
+    /* per-function pool settings (docs/api.md) over the daemon's (pool: in its config) */
+    json_t *v;
+    if (json_is_integer(v = json_object_get(f, "maxInstances")))
+        cfg.max_instances = (int)json_integer_value(v);
+    if (json_is_integer(v = json_object_get(f, "minInstances")))
+        cfg.min_instances = (int)json_integer_value(v);
+    if (json_is_integer(v = json_object_get(f, "idleTimeout")))
+        cfg.idle_timeout_ms = (unsigned)json_integer_value(v) * 1000u;
     json_decref(init);
     fn->pool = nb_pool_new(gw->sched, &cfg);
     return fn->pool;
@@ -255,6 +264,13 @@ static void call_free(struct gw_call *c)
     free(c);
 }
 
+/* X-Nubis-Init-Duration: the init duration (ms) of the instance a cold call waited for. */
+static const char *init_ms(const struct nb_invocation *inv, char *out, size_t len)
+{
+    snprintf(out, len, "%.1f", (double)inv->init_ns / 1e6);
+    return out;
+}
+
 static void answer_trigger(struct gw_call *c)
 {
     struct nb_invocation *inv = &c->inv;
@@ -276,8 +292,11 @@ static void answer_trigger(struct gw_call *c)
                 h[k++] = (struct nb_kv){name, value};
         }
         h[k++] = (struct nb_kv){"X-Fc-Invocation-Duration", dur};
-        if (c->cold)
+        char init[24];
+        if (c->cold) {
             h[k++] = (struct nb_kv){"X-Nubis-Cold-Start", "1"};
+            h[k++] = (struct nb_kv){"X-Nubis-Init-Duration", init_ms(inv, init, sizeof(init))};
+        }
         int status = inv->http_status >= 100 && inv->http_status <= 999 ? inv->http_status : 200;
         nb_gw_respond(c->req, status, inv->request_id, h, k, NULL, inv->result.data ?: "",
                       inv->result.len);
@@ -302,7 +321,7 @@ static void answer_invoke(struct gw_call *c)
     char dur[32];
     snprintf(dur, sizeof(dur), "%llu",
              (unsigned long long)((inv->end_ns - inv->start_ns + 999999) / 1000000));
-    struct nb_kv h[6];
+    struct nb_kv h[8];
     size_t n = 0;
     h[n++] = (struct nb_kv){"X-Fc-Invocation-Duration", dur};
     h[n++] = (struct nb_kv){"X-Fc-Invocation-Service-Version", c->acct.version};
@@ -314,8 +333,11 @@ static void answer_invoke(struct gw_call *c)
         log64 = nb_base64_encode(c->tail.data ?: "", c->tail.len);
         h[n++] = (struct nb_kv){"X-Fc-Log-Result", log64};
     }
-    if (c->cold)
+    char init[24];
+    if (c->cold) {
         h[n++] = (struct nb_kv){"X-Nubis-Cold-Start", "1"};
+        h[n++] = (struct nb_kv){"X-Nubis-Init-Duration", init_ms(inv, init, sizeof(init))};
+    }
     if (inv->status == NB_INV_OK) {
         nb_gw_respond(c->req, 200, inv->request_id, h, n, "application/octet-stream",
                       inv->result.data ?: "", inv->result.len);
@@ -341,6 +363,14 @@ static void call_done(struct nb_invocation *inv, void *arg)
     struct nb_gateway *gw = c->gw;
     if (inv->end_ns == 0)
         inv->end_ns = nb_now_ns();
+    if (inv->status == NB_INV_THROTTLED) { /* waited too long in the queue: like a full queue */
+        nb_gw_count_throttle(gw, c->acct.service, c->acct.function);
+        nb_gw_error(c->req, 429, inv->request_id, "ResourceExhausted",
+                    "function '%s/%s' has too many requests waiting; try again later (%s)",
+                    c->acct.service, c->acct.function, inv->error);
+        call_free(c);
+        return;
+    }
     if (inv->status != NB_INV_OK && inv->status != NB_INV_HANDLED)
         nb_info("gateway", "%s: %s (%s)", inv->request_id, status_names[inv->status], inv->error);
     nb_gw_account(gw, &c->acct, inv, c->tail.max ? &c->tail : NULL);

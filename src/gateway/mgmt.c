@@ -16,6 +16,28 @@
 #include "obs/logstore.h"
 #include "sched/sched.h"
 
+/*
+ * Caps on what a flood of (authenticated) requests can pile up: management
+ * requests waiting for the one worker slot, log queries on the thread pool
+ * (each may buffer up to 16 MiB) and followed log streams.  Beyond them: 503
+ * ServiceUnavailable with Retry-After (docs/security-gateway.md).
+ */
+#define MGMT_QUEUE_MAX 256
+#define LOGS_READING_MAX 16
+#define LOGS_FOLLOWING_MAX 256
+
+static void busy(struct nb_http_request *req, const char *rid, const char *what, unsigned max)
+{
+    char msg[200];
+    snprintf(msg, sizeof(msg), "too many %s in progress (at most %u); retry shortly", what, max);
+    struct nb_buf body;
+    nb_buf_init(&body, 1 << 12);
+    nb_api_error_body(&body, "ServiceUnavailable", msg);
+    struct nb_kv h[] = {{"Retry-After", "1"}};
+    nb_gw_respond(req, 503, rid, h, 1, "application/json", body.data ?: "", body.len);
+    nb_buf_release(&body);
+}
+
 struct mgmt_job {
     struct nb_list link;
     uv_work_t work;
@@ -48,7 +70,8 @@ static void mgmt_after(uv_work_t *w, int status)
                 nb_logstore_remove(gw->logs, ch->service, ch->function);
         }
     }
-    nb_gw_apply_events(gw, j->aresp.events); /* access keys, custom domains (policy.c) */
+    nb_gw_apply_events(gw, j->aresp.events);         /* access keys (policy.c) */
+    nb_gw_domains_apply_events(gw, j->aresp.events); /* custom domains (domain.c) */
     const char *qs;
     json_t *qdoc;
     json_object_foreach(j->aresp.qualifiers, qs, qdoc)
@@ -88,6 +111,10 @@ void nb_gw_mgmt(struct nb_gateway *gw, struct nb_http_request *req, struct nb_ro
             nb_gw_stats(gw, req, request_id);
         return;
     }
+    if (gw->mgmt_count >= MGMT_QUEUE_MAX) {
+        busy(req, request_id, "management requests", MGMT_QUEUE_MAX);
+        return;
+    }
     struct mgmt_job *j = nb_xcalloc(1, sizeof(*j));
     j->gw = gw;
     j->req = req;
@@ -118,6 +145,7 @@ struct logs_job {
     int64_t since;
     size_t limit;
     int follow;
+    int following; /* counted in gw->logs_following */
     void *follow_handle;
     struct nb_buf out;
     int rc;
@@ -145,6 +173,8 @@ static const char *qparam(const char *q, const char *name, char *out, size_t out
 
 static void logs_free(struct logs_job *j)
 {
+    if (j->following)
+        j->gw->logs_following--;
     free(j->service);
     free(j->function);
     free(j->request_id_filter);
@@ -192,6 +222,7 @@ static void logs_after(uv_work_t *w, int status)
 {
     struct logs_job *j = w->data;
     (void)status;
+    j->gw->logs_reading--;
     if (j->rc < 0) {
         nb_gw_error(j->req, 500, j->rid, "InternalServerError", "cannot read logs: %s",
                     nb_errno_name(-j->rc));
@@ -207,6 +238,8 @@ static void logs_after(uv_work_t *w, int status)
     struct nb_kv h[] = {{"Content-Type", "application/x-ndjson"},
                         {"X-Fc-Request-Id", j->rid},
                         {"Cache-Control", "no-cache"}};
+    j->following = 1;
+    j->gw->logs_following++;
     nb_http_start(j->req, 200, h, NB_ARRAY_SIZE(h));
     if (j->out.len)
         nb_http_write(j->req, j->out.data, j->out.len);
@@ -241,6 +274,15 @@ void nb_gw_logs(struct nb_gateway *gw, struct nb_http_request *req, struct nb_ro
         j->request_id_filter = nb_xstrdup(v);
     if (qparam(req->query, "follow", v, sizeof(v)))
         j->follow = strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
+    if (gw->logs_reading >= LOGS_READING_MAX ||
+        (j->follow && gw->logs_following >= LOGS_FOLLOWING_MAX)) {
+        int reading = gw->logs_reading >= LOGS_READING_MAX;
+        busy(req, request_id, reading ? "log queries" : "followed log streams",
+             reading ? LOGS_READING_MAX : LOGS_FOLLOWING_MAX);
+        logs_free(j);
+        return;
+    }
+    gw->logs_reading++;
     nb_buf_init(&j->out, 16u << 20);
     j->work.data = j;
     uv_queue_work(gw->loop, &j->work, logs_work, logs_after);

@@ -81,6 +81,7 @@ struct nb_http_conn {
     unsigned abort_pending : 1;
     unsigned msg_keep_alive : 1; /* http_should_keep_alive at message end */
     unsigned resp_keep_alive : 1;
+    unsigned out_blocked : 1; /* answers pile up unread: parsing and reading wait (server.c) */
 
     /* Input: bytes [roff, rlen) of rbuf are received but not parsed yet. */
     char *rbuf;
@@ -149,6 +150,8 @@ void nb_http_conn_finish_request(struct nb_http_conn *conn);
 void nb_http_conn_close(struct nb_http_conn *conn);
 /* Calls the abort callback once if one is set and a request is outstanding. */
 void nb_http_conn_fire_abort(struct nb_http_conn *conn);
+/* write_cb: output drained below the low mark: resumes a connection whose answers piled up. */
+void nb_http_conn_output_drained(struct nb_http_conn *conn);
 /* Answers conn's current request with a server error through the error hook. */
 void nb_http_conn_error(struct nb_http_conn *conn, int status, const char *code,
                         const char *message);

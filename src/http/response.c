@@ -154,6 +154,8 @@ static void write_cb(uv_write_t *w, int status)
     struct nb_http_conn *conn = wb->conn;
     conn->pending_bytes -= wb->len;
     nb_http_wblock_put(conn, wb);
+    if (status >= 0)
+        nb_http_conn_output_drained(conn);
     if (status < 0 && !conn->closing) {
         int in_flight = conn->state == NB_CONN_HANDLING && conn->req_active && !conn->is_error;
         conn->peer_gone = 1;

@@ -38,6 +38,14 @@
 #define LINGER_MS 1000               /* close a draining connection after this much silence */
 #define LINGER_MAX_MS 30000          /* ... or after this long in all */
 #define BODY_KEEP_BYTES (256 * 1024) /* body buffers above this are freed after use */
+/*
+ * A client that pipelines requests but does not read the answers would make
+ * us queue answers without end: past OUT_HIGH bytes queued and unwritten,
+ * the connection neither parses nor reads until they drain below OUT_LOW
+ * (an idle client is then dropped by the keep-alive timeout).
+ */
+#define OUT_HIGH (1024 * 1024)
+#define OUT_LOW (256 * 1024)
 
 static const char *const MOD = "http";
 
@@ -119,6 +127,10 @@ static void conn_update_reading(struct nb_http_conn *conn)
     if (conn->state == NB_CONN_HANDLING && !conn->is_error && conn->rcap &&
         conn->rlen - conn->roff >= conn->rcap)
         want = 0; /* read buffer full of pipelined bytes: backpressure */
+    if (conn->state == NB_CONN_READING && conn->pending_bytes > OUT_HIGH) {
+        want = 0; /* answers not read by the client: backpressure */
+        conn->out_blocked = 1;
+    }
     if (want && !conn->reading) {
         if (uv_read_start((uv_stream_t *)&conn->tcp, alloc_cb, read_cb) == 0)
             conn->reading = 1;
@@ -227,9 +239,22 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return nb_buf_append(&conn->arena, at, len) < 0 ? header_limit(conn) : 0;
 }
 
+/*
+ * Trailer fields of a chunked body arrive after on_headers_complete: they
+ * count against the header limit but are not kept (appending them to the
+ * arena could move it under the header pointers handed out already).
+ */
+static int trailer_bytes(struct nb_http_conn *conn, size_t len)
+{
+    conn->hdr_bytes += len;
+    return conn->hdr_bytes > conn->srv->limits.max_header_bytes ? header_limit(conn) : 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct nb_http_conn *conn = p->data;
+    if (conn->headers_done)
+        return trailer_bytes(conn, len);
     if (conn->last_cb != NB_CB_FIELD) {
         /* A new header: terminate the URL or the previous value. */
         if (nb_buf_appendc(&conn->arena, '\0') < 0)
@@ -254,6 +279,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct nb_http_conn *conn = p->data;
+    if (conn->headers_done)
+        return trailer_bytes(conn, len);
     if (conn->last_cb != NB_CB_VALUE) {
         if (conn->nh == 0 || nb_buf_appendc(&conn->arena, '\0') < 0)
             return header_limit(conn);
@@ -477,6 +504,10 @@ static void conn_process(struct nb_http_conn *conn)
         return;
     conn->in_process = 1;
     while (conn->state == NB_CONN_READING && !conn->closing && conn->roff < conn->rlen) {
+        if (conn->pending_bytes > OUT_HIGH) {
+            conn->out_blocked = 1; /* resumed by nb_http_conn_output_drained */
+            break;
+        }
         size_t avail = conn->rlen - conn->roff;
         size_t n =
             http_parser_execute(&conn->parser, &parser_settings, conn->rbuf + conn->roff, avail);
@@ -536,6 +567,18 @@ static void conn_reset_request(struct nb_http_conn *conn)
     }
     conn->abort_cb = NULL;
     conn->abort_arg = NULL;
+}
+
+void nb_http_conn_output_drained(struct nb_http_conn *conn)
+{
+    if (!conn->out_blocked || conn->closing || conn->pending_bytes > OUT_LOW)
+        return;
+    conn->out_blocked = 0;
+    if (conn->state != NB_CONN_READING)
+        return;
+    if (conn->roff < conn->rlen && !conn->in_process)
+        conn_timer_arm(conn, NB_TIMER_KICK, 0); /* parse what waits, on the next turn */
+    conn_update_reading(conn);
 }
 
 static void conn_free(struct nb_http_conn *conn);

@@ -36,6 +36,7 @@ enum nb_inv_status {
     NB_INV_CRASHED,     /* the instance exited or broke the protocol mid-invocation */
     NB_INV_INIT_FAILED, /* the instance could not start or its init/initializer failed */
     NB_INV_CANCELLED,   /* never started (shutdown, function deleted) */
+    NB_INV_THROTTLED,   /* never started: waited the pool's queue timeout (sched/) */
 };
 
 /* One invocation.  The caller owns it and everything it points to until done runs. */
@@ -65,7 +66,8 @@ struct nb_invocation {
      * Set by the scheduler when it hands the invocation to an instance:
      * dispatch_ns (nb_now_ns(); 0 if it never reached one) starts the billed
      * duration; init_ns is that instance's init duration (sandbox start to
-     * INIT_OK) when this is the first invocation it serves, else 0.
+     * INIT_OK) when the invocation waited for that instance to start (a
+     * cold start), else 0.
      */
     uint64_t dispatch_ns, init_ns;
 

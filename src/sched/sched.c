@@ -5,6 +5,13 @@
  * remembers the caller's done callback: the pool interposes its own to
  * account for the instance's load, then hands the result back.  Instances
  * are `struct pinst`; both lists are intrusive.  Nothing here blocks.
+ *
+ * Timers: one idle timer per instance (scale to zero), and per pool one
+ * queue timer due when the oldest waiting call reaches the queue timeout.
+ * Calls leave the queue only from its head (dispatch, timeout, init
+ * failure), so the oldest call is always the head and one timer covers the
+ * whole FIFO: when it fires it expires the heads that are due and re-arms
+ * for the next one.
  */
 #include "sched/sched.h"
 
@@ -23,7 +30,7 @@ struct nb_sched {
     struct nb_logstore *logs;
     struct nb_list pools;
     uint64_t next_instance;
-    uint64_t instances_started, cold_starts;
+    uint64_t instances_started, cold_starts, throttled;
     unsigned instances;
     int shutting_down;
     void (*shutdown_done)(void *);
@@ -49,6 +56,8 @@ struct call {
     void (*done)(struct nb_invocation *, void *);
     void *arg;
     struct pinst *pi;
+    uint64_t enq_ns; /* when it joined the queue (queue timeout) */
+    int cold;        /* it waits for an instance that is starting for it */
 };
 
 struct nb_pool {
@@ -58,17 +67,22 @@ struct nb_pool {
     struct nb_list instances;
     struct nb_list pending;
     unsigned ninst, nstarting, npending;
+    unsigned ndying; /* instances being stopped (in ninst until they exit) */
     unsigned nalloc; /* struct pinst not yet freed (their close callbacks pending) */
     int retired;
     int freeing;
+    int nclosing;        /* pool timers whose close callbacks are pending */
     uv_timer_t deferred; /* fails calls whose instance could not even start */
+    uv_timer_t qtimer;   /* queue timeout: due when the oldest waiting call is */
     struct nb_err start_err;
     unsigned start_failures;
+    uint64_t warm_after_ns; /* minInstances top-ups wait until then after an init failure */
 };
 
 static void pool_pump(struct nb_pool *p);
 static void pool_maybe_free(struct nb_pool *p);
 static void on_idle(uv_timer_t *t);
+static void queue_arm(struct nb_pool *p);
 
 struct nb_sched *nb_sched_new(uv_loop_t *loop, const char *runtimes_dir, struct nb_logstore *logs)
 {
@@ -104,6 +118,7 @@ void nb_sched_stats(const struct nb_sched *s, struct nb_sched_stats *out)
     out->instances_started = s->instances_started;
     out->cold_starts = s->cold_starts;
     out->instances = s->instances;
+    out->throttled = s->throttled;
     struct nb_list *it, *tmp;
     nb_list_foreach(it, tmp, &s->pools)
     {
@@ -167,13 +182,38 @@ static void call_fail(struct call *c, enum nb_inv_status st, const char *error, 
 {
     struct nb_invocation *inv = c->inv;
     inv->status = st;
-    snprintf(inv->error, sizeof(inv->error), "%s", error);
+    snprintf(inv->error, sizeof(inv->error), "%.*s", (int)sizeof(inv->error) - 1, error);
     nb_buf_reset(&inv->result);
     if (body && len)
         nb_buf_append(&inv->result, body, len);
     if (inv->end_ns == 0)
         inv->end_ns = nb_now_ns();
     call_finish(c);
+}
+
+/* Takes the oldest waiting call off the queue. */
+static struct call *queue_pop(struct nb_pool *p)
+{
+    struct call *c = nb_list_entry(p->pending.next, struct call, link);
+    nb_list_del(&c->link);
+    p->npending--;
+    return c;
+}
+
+/* Marks pi as being stopped and kills it (its exit completes the rest). */
+static void pinst_stop(struct pinst *pi, const char *reason)
+{
+    if (!pi->dying) {
+        pi->dying = 1;
+        pi->pool->ndying++;
+    }
+    nb_instance_kill(pi->inst, reason);
+}
+
+/* Instances neither stopping nor failed: what minInstances counts. */
+static unsigned pool_live(const struct nb_pool *p)
+{
+    return p->ninst - p->ndying;
 }
 
 static void call_done(struct nb_invocation *inv, void *arg)
@@ -186,13 +226,65 @@ static void call_done(struct nb_invocation *inv, void *arg)
     call_finish(c);
     pool_pump(p);
     if (pi->inflight == 0 && !pi->dying && pi->ready) {
-        if (p->retired && p->npending == 0) {
-            pi->dying = 1;
-            nb_instance_kill(pi->inst, "function updated");
-        } else {
+        if (p->retired && p->npending == 0)
+            pinst_stop(pi, "function updated");
+        else
             uv_timer_start(&pi->idle, on_idle, p->cfg.idle_timeout_ms, 0);
-        }
     }
+}
+
+/* ---- the queue timeout ---- */
+
+/*
+ * Expires the calls that have waited queue_timeout_ms at the head of the
+ * queue (429 ResourceExhausted for the caller).  A call waiting for an
+ * instance that is starting while the pool is below max_instances is not
+ * throttled: it waits for that start, which initializationTimeout bounds.
+ */
+static void on_queue_timer(uv_timer_t *t)
+{
+    struct nb_pool *p = t->data;
+    uint64_t now = nb_now_ns(), limit = (uint64_t)p->cfg.queue_timeout_ms * 1000000u;
+    int starting_below_cap = p->nstarting > 0 && p->ninst < (unsigned)p->cfg.max_instances;
+    unsigned expired = 0;
+    while (!nb_list_empty(&p->pending) && !starting_below_cap) {
+        struct call *c = nb_list_entry(p->pending.next, struct call, link);
+        if (now - c->enq_ns < limit)
+            break;
+        queue_pop(p);
+        expired++;
+        p->s->throttled++;
+        char msg[160];
+        snprintf(msg, sizeof(msg), "waited %u ms for a free instance (maxInstances %d)",
+                 p->cfg.queue_timeout_ms, p->cfg.max_instances);
+        call_fail(c, NB_INV_THROTTLED, msg, NULL, 0);
+    }
+    if (expired)
+        nb_debug("sched", "%s/%s: %u calls timed out in the queue", p->cfg.service, p->cfg.function,
+                 expired);
+    if (starting_below_cap && !nb_list_empty(&p->pending)) {
+        /* look again soon: the start either serves the head or fails it */
+        unsigned again = p->cfg.queue_timeout_ms / 10;
+        uv_timer_start(&p->qtimer, on_queue_timer,
+                       again < 10     ? 10
+                       : again > 1000 ? 1000
+                                      : again,
+                       0);
+        return;
+    }
+    queue_arm(p);
+    pool_maybe_free(p);
+}
+
+/* Arms the queue timer for the head of the queue unless it is already armed. */
+static void queue_arm(struct nb_pool *p)
+{
+    if (nb_list_empty(&p->pending) || uv_is_active((uv_handle_t *)&p->qtimer))
+        return;
+    struct call *c = nb_list_entry(p->pending.next, struct call, link);
+    uint64_t waited_ms = (nb_now_ns() - c->enq_ns) / 1000000u;
+    uint64_t due = waited_ms >= p->cfg.queue_timeout_ms ? 0 : p->cfg.queue_timeout_ms - waited_ms;
+    uv_timer_start(&p->qtimer, on_queue_timer, due, 0);
 }
 
 /* ---- instances ---- */
@@ -209,10 +301,13 @@ static void pinst_closed(uv_handle_t *h)
 static void on_idle(uv_timer_t *t)
 {
     struct pinst *pi = t->data;
-    if (pi->inflight == 0 && !pi->dying) {
-        pi->dying = 1;
-        nb_instance_kill(pi->inst, "idle");
-    }
+    struct nb_pool *p = pi->pool;
+    if (pi->inflight != 0 || pi->dying)
+        return;
+    /* minInstances stay; the timer is armed again when this one next goes idle */
+    if (!p->retired && pool_live(p) <= (unsigned)p->cfg.min_instances)
+        return;
+    pinst_stop(pi, "idle");
 }
 
 static void on_ready(struct nb_instance *inst, int ok, const char *error_body, size_t len,
@@ -225,23 +320,24 @@ static void on_ready(struct nb_instance *inst, int ok, const char *error_body, s
     if (ok) {
         pi->ready = 1;
         pi->init_ns = nb_now_ns() - pi->start_ns;
+        nb_info("sched", "%s/%s: cold start: instance %s ready, init duration %.1f ms",
+                p->cfg.service, p->cfg.function, pi->id, (double)pi->init_ns / 1e6);
         pool_pump(p);
-        if (pi->inflight == 0)
+        if (pi->inflight == 0 && !pi->dying)
             uv_timer_start(&pi->idle, on_idle, p->cfg.idle_timeout_ms, 0);
         return;
     }
     pi->dying = 1;
+    p->ndying++;
+    p->warm_after_ns = nb_now_ns() + 5000000000u;
     nb_warn("sched", "%s/%s: instance %s failed to initialize: %s", p->cfg.service, p->cfg.function,
             pi->id, error ? error : "?");
     pool_log(p, NULL, "system", error ? error : "initialization failed",
              error ? strlen(error) : 21);
     /* The calls that were waiting for this instance get its error. */
-    for (int i = 0; i < p->cfg.concurrency && !nb_list_empty(&p->pending); i++) {
-        struct call *c = nb_list_entry(p->pending.next, struct call, link);
-        nb_list_del(&c->link);
-        p->npending--;
-        call_fail(c, NB_INV_INIT_FAILED, error ? error : "initialization failed", error_body, len);
-    }
+    for (int i = 0; i < p->cfg.concurrency && !nb_list_empty(&p->pending); i++)
+        call_fail(queue_pop(p), NB_INV_INIT_FAILED, error ? error : "initialization failed",
+                  error_body, len);
 }
 
 static void on_log(struct nb_instance *inst, struct nb_invocation *inv, const char *stream,
@@ -271,6 +367,8 @@ static void on_instance_exit(struct nb_instance *inst, const char *reason, void 
     int expected = pi->dying;
     if (!pi->ready && !pi->dying)
         p->nstarting--; /* died before reporting readiness */
+    if (pi->dying)
+        p->ndying--;
     nb_list_del(&pi->link);
     p->ninst--;
     p->s->instances--;
@@ -298,9 +396,7 @@ static void on_deferred(uv_timer_t *t)
 {
     struct nb_pool *p = t->data;
     for (int i = 0; i < p->cfg.concurrency && !nb_list_empty(&p->pending); i++) {
-        struct call *c = nb_list_entry(p->pending.next, struct call, link);
-        nb_list_del(&c->link);
-        p->npending--;
+        struct call *c = queue_pop(p);
         char msg[600];
         snprintf(msg, sizeof(msg), "instance could not start: %s", p->start_err.msg);
         call_fail(c, NB_INV_INIT_FAILED, msg, NULL, 0);
@@ -338,6 +434,7 @@ static int start_instance(struct nb_pool *p)
         free(pi);
         p->start_err = err;
         p->start_failures++;
+        p->warm_after_ns = nb_now_ns() + 5000000000u;
         uv_timer_start(&p->deferred, on_deferred, 0, 0);
         return r;
     }
@@ -354,6 +451,8 @@ static int start_instance(struct nb_pool *p)
 
 /* ---- pools ---- */
 
+static void pool_scale(struct nb_pool *p);
+
 struct nb_pool *nb_pool_new(struct nb_sched *s, struct nb_pool_config *cfg)
 {
     struct nb_pool *p = nb_xcalloc(1, sizeof(*p));
@@ -364,17 +463,26 @@ struct nb_pool *nb_pool_new(struct nb_sched *s, struct nb_pool_config *cfg)
         p->cfg.concurrency = 1;
     if (p->cfg.max_instances < 1)
         p->cfg.max_instances = 100;
+    if (p->cfg.min_instances < 0)
+        p->cfg.min_instances = 0;
+    if (p->cfg.min_instances > p->cfg.max_instances)
+        p->cfg.min_instances = p->cfg.max_instances;
     if (p->cfg.max_queue < 1)
         p->cfg.max_queue = 1000;
     if (p->cfg.idle_timeout_ms == 0)
         p->cfg.idle_timeout_ms = 300 * 1000;
+    if (p->cfg.queue_timeout_ms == 0)
+        p->cfg.queue_timeout_ms = 10 * 1000;
     if (p->cfg.init_timeout_s < 1)
         p->cfg.init_timeout_s = 3;
     nb_list_init(&p->instances);
     nb_list_init(&p->pending);
     uv_timer_init(s->loop, &p->deferred);
     p->deferred.data = p;
+    uv_timer_init(s->loop, &p->qtimer);
+    p->qtimer.data = p;
     nb_list_push(&s->pools, &p->link);
+    pool_scale(p); /* minInstances */
     return p;
 }
 
@@ -402,11 +510,16 @@ static int dispatch(struct pinst *pi, struct call *c)
     pi->inflight++;
     uv_timer_stop(&pi->idle);
     c->inv->dispatch_ns = nb_now_ns();
-    c->inv->init_ns = pi->served++ == 0 ? pi->init_ns : 0;
+    /* a cold call paid for its instance's start: it reports that init duration */
+    c->inv->init_ns = c->cold ? pi->init_ns : 0;
+    pi->served++;
     int r = nb_instance_invoke(pi->inst, c->inv);
     if (r < 0) {
         pi->inflight--;
-        pi->dying = 1;
+        if (!pi->dying) {
+            pi->dying = 1;
+            pi->pool->ndying++;
+        }
         c->pi = NULL;
     }
     return r;
@@ -419,8 +532,16 @@ static void pool_scale(struct nb_pool *p)
     while (p->npending > p->nstarting * (unsigned)p->cfg.concurrency &&
            p->ninst < (unsigned)p->cfg.max_instances) {
         if (start_instance(p) < 0)
-            break;
+            return;
         p->s->cold_starts++;
+    }
+    /* minInstances: kept started, except while a recent start failed */
+    if (p->retired || nb_now_ns() < p->warm_after_ns)
+        return;
+    while (pool_live(p) < (unsigned)p->cfg.min_instances &&
+           p->ninst < (unsigned)p->cfg.max_instances) {
+        if (start_instance(p) < 0)
+            return;
     }
 }
 
@@ -430,11 +551,9 @@ static void pool_pump(struct nb_pool *p)
         struct pinst *pi = pick_ready(p);
         if (pi == NULL)
             break;
-        struct call *c = nb_list_entry(p->pending.next, struct call, link);
-        nb_list_del(&c->link);
-        p->npending--;
+        struct call *c = queue_pop(p);
         if (dispatch(pi, c) < 0) {
-            nb_list_push(&p->pending, &c->link); /* order: rare, keep it simple */
+            nb_list_push(p->pending.next, &c->link); /* back at the head: it is the oldest */
             p->npending++;
         }
     }
@@ -466,14 +585,22 @@ int nb_pool_submit(struct nb_pool *p, struct nb_invocation *inv, int *cold)
         inv->done_arg = c->arg;
         inv->priv_sched[0] = NULL;
         free(c);
+        p->s->throttled++;
         return -EAGAIN;
     }
+    c->enq_ns = nb_now_ns();
     nb_list_push(&p->pending, &c->link);
     p->npending++;
-    unsigned before = p->nstarting;
     pool_scale(p);
+    /*
+     * Cold: an instance is starting for this call (the queue up to it fits
+     * in what the starting instances will take).  Calls queued behind busy
+     * instances at max_instances are throttled, not cold.
+     */
+    c->cold = p->npending <= p->nstarting * (unsigned)p->cfg.concurrency;
     if (cold)
-        *cold = p->nstarting > before || p->nstarting > 0;
+        *cold = c->cold;
+    queue_arm(p);
     return 0;
 }
 
@@ -481,6 +608,8 @@ static void pool_closed(uv_handle_t *h)
 {
     struct nb_pool *p = h->data;
     struct nb_sched *s = p->s;
+    if (--p->nclosing > 0)
+        return;
     config_release(&p->cfg);
     free(p);
     if (s->shutting_down && nb_list_empty(&s->pools) && s->shutdown_done) {
@@ -497,7 +626,9 @@ static void pool_maybe_free(struct nb_pool *p)
         return;
     p->freeing = 1;
     nb_list_del(&p->link);
+    p->nclosing = 2;
     uv_close((uv_handle_t *)&p->deferred, pool_closed);
+    uv_close((uv_handle_t *)&p->qtimer, pool_closed);
 }
 
 void nb_pool_retire(struct nb_pool *p)
@@ -509,10 +640,8 @@ void nb_pool_retire(struct nb_pool *p)
     nb_list_foreach(it, tmp, &p->instances)
     {
         struct pinst *pi = nb_list_entry(it, struct pinst, link);
-        if (pi->inflight == 0 && !pi->dying && (pi->ready || p->npending == 0)) {
-            pi->dying = 1;
-            nb_instance_kill(pi->inst, "function updated");
-        }
+        if (pi->inflight == 0 && !pi->dying && (pi->ready || p->npending == 0))
+            pinst_stop(pi, "function updated");
     }
     pool_maybe_free(p);
 }
@@ -532,20 +661,14 @@ void nb_sched_shutdown(struct nb_sched *s, void (*done)(void *), void *arg)
     {
         struct nb_pool *p = nb_list_entry(it, struct nb_pool, link);
         p->retired = 1;
-        while (!nb_list_empty(&p->pending)) {
-            struct call *c = nb_list_entry(p->pending.next, struct call, link);
-            nb_list_del(&c->link);
-            p->npending--;
-            call_fail(c, NB_INV_CANCELLED, "the platform is shutting down", NULL, 0);
-        }
+        while (!nb_list_empty(&p->pending))
+            call_fail(queue_pop(p), NB_INV_CANCELLED, "the platform is shutting down", NULL, 0);
         struct nb_list *jt, *jtmp;
         nb_list_foreach(jt, jtmp, &p->instances)
         {
             struct pinst *pi = nb_list_entry(jt, struct pinst, link);
-            if (!pi->dying) {
-                pi->dying = 1;
-                nb_instance_kill(pi->inst, "shutdown");
-            }
+            if (!pi->dying)
+                pinst_stop(pi, "shutdown");
         }
     }
     /* Pools already empty free themselves now; the others as their instances exit. */

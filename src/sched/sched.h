@@ -6,8 +6,10 @@
  * invocation goes to the ready instance with the fewest invocations in
  * flight below instanceConcurrency; if there is none it waits in the pool's
  * bounded FIFO, and a new instance is started while the pool is below
- * max_instances and the instances starting cannot absorb the queue.  An
- * instance idle for idle_timeout_ms is stopped (scale to zero).  A pool
+ * max_instances and the instances starting cannot absorb the queue.  A
+ * call that waits longer than queue_timeout_ms ends NB_INV_THROTTLED (429).
+ * An instance idle for idle_timeout_ms is stopped (scale to zero), except
+ * the min_instances a pool keeps started from its creation on.  A pool
  * whose function changed is retired: it takes no new work, its queued and
  * in-flight invocations finish, then its instances stop and it frees
  * itself.  Everything runs on the loop.
@@ -35,14 +37,17 @@ struct nb_pool_config {
     int init_timeout_s;
     int concurrency;
     int internet;
-    int max_instances;        /* default 100 */
-    int max_queue;            /* pending invocations; default 1000 */
-    unsigned idle_timeout_ms; /* default 300 s */
+    int max_instances;         /* default 100 */
+    int min_instances;         /* kept started, never reaped; default 0 (<= max_instances) */
+    int max_queue;             /* pending invocations; default 1000 */
+    unsigned idle_timeout_ms;  /* default 300 s */
+    unsigned queue_timeout_ms; /* longest wait in the queue; default 10 s */
 };
 
 struct nb_sched_stats {
     uint64_t instances_started;
     uint64_t cold_starts;
+    uint64_t throttled; /* calls refused: queue full or queue timeout */
     unsigned instances;
     unsigned pending;
     unsigned starting, busy, idle; /* instances by state (added for /metrics) */
@@ -63,13 +68,18 @@ void nb_sched_shutdown(struct nb_sched *s, void (*done)(void *), void *arg);
 void nb_sched_free(struct nb_sched *s);
 void nb_sched_stats(const struct nb_sched *s, struct nb_sched_stats *out);
 
-/* Creates a pool; cfg's contents are moved into the pool (cfg is zeroed). */
+/*
+ * Creates a pool; cfg's contents are moved into the pool (cfg is zeroed).
+ * Starts its min_instances at once.
+ */
 struct nb_pool *nb_pool_new(struct nb_sched *s, struct nb_pool_config *cfg);
 /*
- * Runs inv on the pool.  inv->done runs exactly once, later.  Returns 0, or
- * -EAGAIN when the pool's queue is full (429), -ESHUTDOWN if it is retired
- * (done not called in either case).  Sets inv->priv_sched; *cold is set
- * when the invocation waits for a new instance (may be NULL).
+ * Runs inv on the pool.  inv->done runs exactly once, later; with status
+ * NB_INV_THROTTLED if it waited queue_timeout_ms for an instance.  Returns
+ * 0, or -EAGAIN when the pool's queue is full (429), -ESHUTDOWN if it is
+ * retired (done not called in either case).  Sets inv->priv_sched; *cold is
+ * set when the invocation waits for an instance starting for it (may be
+ * NULL); such an invocation gets that instance's init duration in init_ns.
  */
 int nb_pool_submit(struct nb_pool *p, struct nb_invocation *inv, int *cold);
 void nb_pool_stats(const struct nb_pool *p, struct nb_pool_stats *out);

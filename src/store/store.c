@@ -138,6 +138,12 @@ static const char *const migrations[] = {
     "  trigger TEXT NOT NULL,"
     "  last_fire INTEGER NOT NULL,"
     "  PRIMARY KEY (service, function, trigger));",
+    /* 4: custom domains (store/domain.c) */
+    "CREATE TABLE custom_domains ("
+    "  name TEXT PRIMARY KEY,"
+    "  config TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  modified INTEGER NOT NULL);",
 };
 
 int nb_store_schema_version(void)

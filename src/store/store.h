@@ -159,6 +159,30 @@ int nb_store_key_list(struct nb_store *st, struct nb_store_key **out, size_t *n,
                       struct nb_err *err);
 
 /*
+ * Custom domains (domain.c): table custom_domains (name PK, config,
+ * created, modified); config is the API's JSON document (api/domain.c).
+ * put follows mode and sets created_ms/modified_ms in d; list gives a page
+ * by name (page->prefix, page->start, page->limit; NULL page: all) with
+ * *next the name of the first domain past it (owned, NULL if none); *out
+ * is freed with nb_store_domains_free.
+ */
+struct nb_store_domain {
+    char *name;
+    char *config;
+    int64_t created_ms, modified_ms;
+};
+
+void nb_store_domain_release(struct nb_store_domain *d);
+void nb_store_domains_free(struct nb_store_domain *v, size_t n);
+int nb_store_domain_get(struct nb_store *st, const char *name, struct nb_store_domain *out,
+                        struct nb_err *err);
+int nb_store_domain_put(struct nb_store *st, enum nb_store_mode mode, struct nb_store_domain *d,
+                        struct nb_err *err);
+int nb_store_domain_delete(struct nb_store *st, const char *name, struct nb_err *err);
+int nb_store_domain_list(struct nb_store *st, const struct nb_store_page *page,
+                         struct nb_store_domain **out, size_t *n, char **next, struct nb_err *err);
+
+/*
  * Versions (version.c): an immutable snapshot of a service (FC 2.0): its
  * config and every function's config, code checksum and triggers, numbered
  * 1, 2, ... per service (ids are never reused, even after a delete).  Tables

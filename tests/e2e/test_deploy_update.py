@@ -72,3 +72,24 @@ def test_instance_concurrency_shares_one_instance(nubis):
     assert took < 2.5, "6 concurrent requests with instanceConcurrency 8 took %.1f s" % took
     pids = {requests.get(base + "/pid", timeout=30).json()["pid"] for _ in range(3)}
     assert len(pids) == 1
+
+
+def test_code_update_drains_in_flight(nubis):
+    """Requests in flight on the old code finish with it; new ones get the new code; none dropped."""
+    slow = ("exports.handler = (req, resp, ctx) => {\n"
+            "  setTimeout(() => resp.send('old'), 1000);\n};\n")
+    nubis.deploy(SVC, "drain", {"index.js": slow}, instanceConcurrency=1, timeout=10)
+    url = nubis.url + "/fn/%s/drain/" % SVC
+    assert requests.get(url, timeout=30).text == "old"  # warm
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        inflight = [ex.submit(requests.get, url, timeout=30) for _ in range(4)]
+        time.sleep(0.3)
+        nubis.deploy(SVC, "drain", {"index.js": version_js("new")}, instanceConcurrency=1,
+                     timeout=10)
+        t0 = time.monotonic()
+        fresh = [requests.get(url, timeout=30) for _ in range(3)]
+        fresh_took = time.monotonic() - t0
+        old = [f.result() for f in inflight]
+    assert [(r.status_code, r.text) for r in old] == [(200, "old")] * 4
+    assert [(r.status_code, r.text) for r in fresh] == [(200, "new -")] * 3
+    assert fresh_took < 0.9, "new requests waited %.1f s for the old instances" % fresh_took

@@ -1,7 +1,8 @@
 /*
  * test_sched.c: pools against real Node instances: warm reuse, scaling out
- * to max_instances and no further, the bounded queue, idle reaping (scale
- * to zero), initialization failures, and retiring a pool while it works.
+ * to max_instances and no further, the bounded queue and its timeout, idle
+ * reaping (scale to zero) and min_instances, the cold flag and its init
+ * duration, initialization failures, and retiring a pool while it works.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +27,8 @@ struct call {
 static uv_loop_t loop;
 static struct nb_sched *sched;
 static int completed;
+static int min_instances;         /* for the next make_pool */
+static unsigned queue_timeout_ms; /* for the next make_pool */
 
 static char *fixture(const char *name)
 {
@@ -48,6 +51,8 @@ static struct nb_pool *make_pool(const char *code, int max_instances, int max_qu
         .max_instances = max_instances,
         .max_queue = max_queue,
         .idle_timeout_ms = idle_ms,
+        .min_instances = min_instances,
+        .queue_timeout_ms = queue_timeout_ms,
     };
     cfg.init_meta = nb_xasprintf("{\"function\":{\"name\":\"f\",\"handler\":\"index.handler\","
                                  "\"memorySize\":128,\"timeout\":10,\"initializationTimeout\":10},"
@@ -66,7 +71,7 @@ static void on_done(struct nb_invocation *inv, void *arg)
     completed++;
 }
 
-static struct call *submit(struct nb_pool *p, int ms, int *rc)
+static struct call *submit_cold(struct nb_pool *p, int ms, int *rc, int *cold)
 {
     struct call *c = nb_xcalloc(1, sizeof(*c));
     snprintf(c->payload, sizeof(c->payload), "%d", ms);
@@ -80,8 +85,13 @@ static struct call *submit(struct nb_pool *p, int ms, int *rc)
     nb_buf_init(&c->inv.result, 1 << 20);
     c->inv.done = on_done;
     c->inv.done_arg = c;
-    *rc = nb_pool_submit(p, &c->inv, NULL);
+    *rc = nb_pool_submit(p, &c->inv, cold);
     return c;
+}
+
+static struct call *submit(struct nb_pool *p, int ms, int *rc)
+{
+    return submit_cold(p, ms, rc, NULL);
 }
 
 static void call_free(struct call *c)
@@ -124,6 +134,8 @@ static int setup(void **state)
     sched = nb_sched_new(&loop, rt, NULL);
     free(rt);
     completed = 0;
+    min_instances = 0;
+    queue_timeout_ms = 0;
     return 0;
 }
 
@@ -281,6 +293,85 @@ static void test_retire_drains(void **state)
     assert_int_equal(st.instances, 0); /* and then its instances stopped */
 }
 
+static void test_queue_timeout(void **state)
+{
+    (void)state;
+    queue_timeout_ms = 300;
+    struct nb_pool *p = make_pool("sleepy", 1, 100, 60000);
+    int rc;
+    struct call *warm = submit(p, 0, &rc); /* start the instance first */
+    run_until(1, 10000);
+    assert_int_equal(warm->inv.status, NB_INV_OK);
+    call_free(warm);
+    uint64_t t0 = nb_now_ns();
+    struct call *busy = submit(p, 1000, &rc); /* holds the only instance for 1 s */
+    struct call *w1 = submit(p, 0, &rc);
+    struct call *w2 = submit(p, 0, &rc);
+    assert_int_equal(rc, 0);
+    run_until(3, 5000); /* the two waiting ones time out, then the busy one ends */
+    uint64_t first_ms = (nb_now_ns() - t0) / 1000000u;
+    assert_int_equal(w1->inv.status, NB_INV_THROTTLED);
+    assert_int_equal(w2->inv.status, NB_INV_THROTTLED);
+    assert_false(busy->done);
+    assert_true(first_ms >= 290 && first_ms < 900); /* after the timeout, well before 1 s */
+    run_until(4, 5000);
+    assert_int_equal(busy->inv.status, NB_INV_OK);
+    struct nb_sched_stats st;
+    nb_sched_stats(sched, &st);
+    assert_int_equal(st.throttled, 2);
+    assert_int_equal(st.instances_started, 1);
+    call_free(busy);
+    call_free(w1);
+    call_free(w2);
+}
+
+static void test_cold_flag_and_init_duration(void **state)
+{
+    (void)state;
+    struct nb_pool *p = make_pool("sleepy", 1, 100, 60000);
+    int rc, cold = -1;
+    struct call *a = submit_cold(p, 100, &rc, &cold);
+    assert_int_equal(cold, 1); /* an instance starts for it */
+    struct call *b = submit_cold(p, 0, &rc, &cold);
+    assert_int_equal(rc, 0);
+    assert_int_equal(cold, 0); /* max_instances 1: it waits behind a, it is not a cold start */
+    run_until(2, 10000);
+    assert_int_equal(a->inv.status, NB_INV_OK);
+    assert_int_equal(b->inv.status, NB_INV_OK);
+    assert_true(a->inv.init_ns > 0); /* the first call waited for the start and reports it */
+    assert_int_equal(b->inv.init_ns, 0);
+    call_free(a);
+    call_free(b);
+}
+
+static void test_min_instances_kept(void **state)
+{
+    (void)state;
+    min_instances = 2;
+    struct nb_pool *p = make_pool("sleepy", 5, 100, 200);
+    run_for(1500); /* started without any call, and kept past the idle timeout */
+    struct nb_sched_stats st;
+    nb_sched_stats(sched, &st);
+    assert_int_equal(st.instances, 2);
+    assert_int_equal(st.instances_started, 2);
+    assert_int_equal(st.idle, 2);
+    /* a burst scales out beyond them; the extra instances are reaped again */
+    struct call *calls[4];
+    int rc;
+    for (int i = 0; i < 4; i++)
+        calls[i] = submit(p, 300, &rc);
+    run_until(4, 10000);
+    nb_sched_stats(sched, &st);
+    assert_int_equal(st.instances_started, 4);
+    run_for(1000);
+    nb_sched_stats(sched, &st);
+    assert_int_equal(st.instances, 2);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(calls[i]->inv.status, NB_INV_OK);
+        call_free(calls[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +381,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_reaped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retire_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cold_flag_and_init_duration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_min_instances_kept, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
