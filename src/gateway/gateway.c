@@ -380,11 +380,39 @@ size_t nb_gateway_body_limit(const struct nb_http_request *req, void *udata)
     return mgmt ? gw->cfg.max_mgmt_body : gw->cfg.max_sync_body;
 }
 
+/*
+ * A request id (a version 4 UUID, like nb_uuid) for the loop thread's hot
+ * path: the random bytes come from a 4 KiB buffer refilled by one
+ * getrandom(2) every 256 requests, and the hex is written without printf.
+ */
+static void request_id(char out[37])
+{
+    static unsigned char pool[4096];
+    static size_t used = sizeof(pool);
+    static const char hex[] = "0123456789abcdef";
+    if (used + 16 > sizeof(pool)) {
+        nb_random_bytes(pool, sizeof(pool));
+        used = 0;
+    }
+    unsigned char *b = pool + used;
+    used += 16;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
+}
+
 void nb_gateway_handle(struct nb_http_request *req, void *udata)
 {
     struct nb_gateway *gw = udata;
     char rid[37];
-    nb_uuid(rid);
+    request_id(rid);
     if (nb_gw_domain_handle(gw, req, rid)) /* Host is a custom domain (domain.c) */
         return;
     struct nb_route route;

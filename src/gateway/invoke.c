@@ -113,8 +113,191 @@ json_t *nb_gw_trigger_http(struct nb_http_request *req, const struct nb_route *r
     return http;
 }
 
-static char *trigger_meta(struct nb_http_request *req, const struct nb_route *route,
-                          const char *request_id, int timeout_s)
+/*
+ * The same INVOKE meta written straight into a buffer, without building
+ * jansson objects (the hot path: this is most of what the daemon does per
+ * request).  The output is what trigger_meta_json gives: strings escaped as
+ * json_dumps escapes them, a value that is not UTF-8 replaced by U+FFFD, a
+ * key that is not UTF-8 left out, repeated keys as arrays in order.
+ */
+static int utf8_ok(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i], cp;
+        size_t k;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            k = 1, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            k = 2, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            k = 3, cp = c & 0x07;
+        else
+            return 0;
+        if (n - i <= k)
+            return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+static int put_str(struct nb_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (!utf8_ok(s, n))
+        s = "\xef\xbf\xbd", n = 3;
+    int r = nb_buf_appendc(b, '"');
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
+            j++;
+        r |= nb_buf_append(b, s + i, j - i);
+        if (j == n)
+            break;
+        unsigned char c = (unsigned char)s[j];
+        static const char shorts[] = "\"\\\b\f\n\r\t", letters[] = "\"\\bfnrt";
+        const char *short_esc = strchr(shorts, c);
+        char esc[8];
+        if (c != 0 && short_esc) { /* \" \\ \b \f \n \r \t, like json_dumps */
+            esc[0] = '\\';
+            esc[1] = letters[short_esc - shorts];
+            r |= nb_buf_append(b, esc, 2);
+        } else {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            r |= nb_buf_append(b, esc, 6);
+        }
+        i = j + 1;
+    }
+    return r | nb_buf_appendc(b, '"');
+}
+
+/* {"k":"v","k2":["a","b"]} from n key/value pairs, keys grouped in order of first appearance. */
+static int put_multi(struct nb_buf *b, const char *const *keys, const char *const *vals, size_t n)
+{
+    int r = nb_buf_appendc(b, '{'), first = 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t klen = strlen(keys[i]), m = 0, j;
+        if (!utf8_ok(keys[i], klen))
+            continue;
+        for (j = 0; j < i && strcmp(keys[j], keys[i]) != 0; j++)
+            ;
+        if (j < i)
+            continue; /* written with its first occurrence */
+        for (j = i; j < n; j++)
+            m += strcmp(keys[j], keys[i]) == 0;
+        if (!first)
+            r |= nb_buf_appendc(b, ',');
+        first = 0;
+        r |= put_str(b, keys[i]) | nb_buf_appendc(b, ':');
+        if (m == 1) {
+            r |= put_str(b, vals[i]);
+            continue;
+        }
+        r |= nb_buf_appendc(b, '[');
+        for (j = i; j < n; j++) {
+            if (strcmp(keys[j], keys[i]) != 0)
+                continue;
+            r |= put_str(b, vals[j]);
+            if (--m)
+                r |= nb_buf_appendc(b, ',');
+        }
+        r |= nb_buf_appendc(b, ']');
+    }
+    return r | nb_buf_appendc(b, '}');
+}
+
+/* The meta as trigger_meta_json writes it; NULL if that one must (a path that is not UTF-8). */
+static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_route *route,
+                               const char *request_id, int timeout_s)
+{
+    const char *fixed[] = {req->method, route->rest, req->url, req->client_ip};
+    for (size_t i = 0; i < NB_ARRAY_SIZE(fixed); i++)
+        if (fixed[i] == NULL || !utf8_ok(fixed[i], strlen(fixed[i])))
+            return NULL;
+    struct nb_buf b;
+    nb_buf_init(&b, 64u << 20);
+    int r = nb_buf_printf(&b, "{\"requestId\":\"%s\",\"kind\":\"http\",\"deadline\":%lld,\"http\":",
+                          request_id, (long long)(nb_wall_ms() + timeout_s * 1000LL));
+    r |= nb_buf_appends(&b, "{\"method\":") | put_str(&b, req->method);
+    r |= nb_buf_appends(&b, ",\"path\":") | put_str(&b, route->rest);
+    r |= nb_buf_appends(&b, ",\"url\":") | put_str(&b, req->url);
+    /* queries: decoded like parse_query */
+    size_t nq = 0, cap = 8;
+    char **qk = nb_xcalloc(cap, sizeof(char *)), **qv = nb_xcalloc(cap, sizeof(char *));
+    for (const char *q = req->query; *q;) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        if (n > 0) {
+            const char *eq = memchr(q, '=', n);
+            size_t klen = eq ? (size_t)(eq - q) : n;
+            if (nq == cap) {
+                cap *= 2;
+                qk = nb_xrealloc(qk, cap * sizeof(char *));
+                qv = nb_xrealloc(qv, cap * sizeof(char *));
+            }
+            qk[nq] = nb_url_decode(q, klen, 1);
+            qv[nq] = eq ? nb_url_decode(eq + 1, n - klen - 1, 1) : nb_xstrdup("");
+            if (qk[nq] == NULL)
+                qk[nq] = nb_xstrndup(q, klen);
+            if (qv[nq] == NULL)
+                qv[nq] = nb_xstrndup(eq + 1, n - klen - 1);
+            nq++;
+        }
+        q += amp ? n + 1 : n;
+    }
+    r |= nb_buf_appends(&b, ",\"queries\":") |
+         put_multi(&b, (const char *const *)qk, (const char *const *)qv, nq);
+    for (size_t i = 0; i < nq; i++) {
+        free(qk[i]);
+        free(qv[i]);
+    }
+    free(qk);
+    free(qv);
+    /* headers: lower-cased names, the hidden ones left out, like nb_gw_trigger_http */
+    const char **hk = nb_xcalloc(req->nheaders + 1, sizeof(char *));
+    const char **hv = nb_xcalloc(req->nheaders + 1, sizeof(char *));
+    char *lower = nb_xmalloc(req->nheaders * 256 + 1);
+    size_t nh = 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *k = req->headers[i].key;
+        size_t n = strlen(k);
+        if (hidden_request_header(k) || n >= 256)
+            continue;
+        char *l = lower + nh * 256;
+        for (size_t j = 0; j <= n; j++)
+            l[j] = (char)(k[j] >= 'A' && k[j] <= 'Z' ? k[j] + 32 : k[j]);
+        hk[nh] = l;
+        hv[nh++] = req->headers[i].value;
+    }
+    r |= nb_buf_appends(&b, ",\"headers\":") | put_multi(&b, hk, hv, nh);
+    free(hk);
+    free(hv);
+    free(lower);
+    r |= nb_buf_appends(&b, ",\"clientIP\":") | put_str(&b, req->client_ip) |
+         nb_buf_appends(&b, "}}");
+    if (r != 0) {
+        nb_buf_release(&b);
+        return NULL;
+    }
+    return nb_buf_steal(&b, NULL);
+}
+
+static char *trigger_meta_json(struct nb_http_request *req, const struct nb_route *route,
+                               const char *request_id, int timeout_s)
 {
     json_t *http = nb_gw_trigger_http(req, route);
     json_t *meta =
@@ -123,6 +306,13 @@ static char *trigger_meta(struct nb_http_request *req, const struct nb_route *ro
     char *s = json_dumps(meta, JSON_COMPACT);
     json_decref(meta);
     return s;
+}
+
+static char *trigger_meta(struct nb_http_request *req, const struct nb_route *route,
+                          const char *request_id, int timeout_s)
+{
+    char *s = trigger_meta_fast(req, route, request_id, timeout_s);
+    return s ? s : trigger_meta_json(req, route, request_id, timeout_s);
 }
 
 static char *event_meta(const char *request_id, int timeout_s)

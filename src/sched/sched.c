@@ -74,6 +74,7 @@ struct nb_pool {
     int nclosing;        /* pool timers whose close callbacks are pending */
     uv_timer_t deferred; /* fails calls whose instance could not even start */
     uv_timer_t qtimer;   /* queue timeout: due when the oldest waiting call is */
+    uv_timer_t warm;     /* minInstances top-up after a back-off */
     struct nb_err start_err;
     unsigned start_failures;
     uint64_t warm_after_ns; /* minInstances top-ups wait until then after an init failure */
@@ -83,6 +84,7 @@ static void pool_pump(struct nb_pool *p);
 static void pool_maybe_free(struct nb_pool *p);
 static void on_idle(uv_timer_t *t);
 static void queue_arm(struct nb_pool *p);
+static void warm_backoff(struct nb_pool *p);
 
 struct nb_sched *nb_sched_new(uv_loop_t *loop, const char *runtimes_dir, struct nb_logstore *logs)
 {
@@ -287,6 +289,23 @@ static void queue_arm(struct nb_pool *p)
     uv_timer_start(&p->qtimer, on_queue_timer, due, 0);
 }
 
+/* ---- minInstances ---- */
+
+#define WARM_BACKOFF_MS 5000
+
+static void on_warm(uv_timer_t *t)
+{
+    pool_pump(t->data); /* pool_scale tops up to min_instances */
+}
+
+/* After a failed start: no minInstances top-up for WARM_BACKOFF_MS, then one. */
+static void warm_backoff(struct nb_pool *p)
+{
+    p->warm_after_ns = nb_now_ns() + WARM_BACKOFF_MS * 1000000ull;
+    if (p->cfg.min_instances > 0 && !p->retired)
+        uv_timer_start(&p->warm, on_warm, WARM_BACKOFF_MS + 1, 0);
+}
+
 /* ---- instances ---- */
 
 static void pinst_closed(uv_handle_t *h)
@@ -329,7 +348,7 @@ static void on_ready(struct nb_instance *inst, int ok, const char *error_body, s
     }
     pi->dying = 1;
     p->ndying++;
-    p->warm_after_ns = nb_now_ns() + 5000000000u;
+    warm_backoff(p);
     nb_warn("sched", "%s/%s: instance %s failed to initialize: %s", p->cfg.service, p->cfg.function,
             pi->id, error ? error : "?");
     pool_log(p, NULL, "system", error ? error : "initialization failed",
@@ -372,6 +391,8 @@ static void on_instance_exit(struct nb_instance *inst, const char *reason, void 
     nb_list_del(&pi->link);
     p->ninst--;
     p->s->instances--;
+    if (!expected && pi->served == 0)
+        warm_backoff(p); /* it died before serving anything: do not restart it in a loop */
     if (!expected) {
         char line[300];
         int n = snprintf(line, sizeof(line), "instance %s %s", pi->id, reason);
@@ -434,7 +455,7 @@ static int start_instance(struct nb_pool *p)
         free(pi);
         p->start_err = err;
         p->start_failures++;
-        p->warm_after_ns = nb_now_ns() + 5000000000u;
+        warm_backoff(p);
         uv_timer_start(&p->deferred, on_deferred, 0, 0);
         return r;
     }
@@ -481,6 +502,8 @@ struct nb_pool *nb_pool_new(struct nb_sched *s, struct nb_pool_config *cfg)
     p->deferred.data = p;
     uv_timer_init(s->loop, &p->qtimer);
     p->qtimer.data = p;
+    uv_timer_init(s->loop, &p->warm);
+    p->warm.data = p;
     nb_list_push(&s->pools, &p->link);
     pool_scale(p); /* minInstances */
     return p;
@@ -626,9 +649,10 @@ static void pool_maybe_free(struct nb_pool *p)
         return;
     p->freeing = 1;
     nb_list_del(&p->link);
-    p->nclosing = 2;
+    p->nclosing = 3;
     uv_close((uv_handle_t *)&p->deferred, pool_closed);
     uv_close((uv_handle_t *)&p->qtimer, pool_closed);
+    uv_close((uv_handle_t *)&p->warm, pool_closed);
 }
 
 void nb_pool_retire(struct nb_pool *p)

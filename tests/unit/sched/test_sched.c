@@ -372,6 +372,18 @@ static void test_min_instances_kept(void **state)
     }
 }
 
+static void test_min_instances_broken_backs_off(void **state)
+{
+    (void)state;
+    min_instances = 2;
+    make_pool("broken", 5, 100, 60000);
+    run_for(1500); /* both fail to initialize; no restart loop within the 5 s back-off */
+    struct nb_sched_stats st;
+    nb_sched_stats(sched, &st);
+    assert_int_equal(st.instances_started, 2);
+    assert_int_equal(st.instances, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cold_flag_and_init_duration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_min_instances_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_min_instances_broken_backs_off, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
