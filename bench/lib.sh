@@ -1,0 +1,69 @@
+# bench/lib.sh: what the wrk benchmarks share (sourced, not run): checks, CPU
+# pinning, starting and stopping servers by PID, readiness, the response
+# check, and `measure NAME URL` filling R16/P50_16/P99_16/E16 and the c1 twins.
+# The caller sets NUBIS, PY, DUR, DUR1, WARM, CONNS, PIN, QUERY, EXPECT and
+# optionally BENCH_NAME (the temp dir prefix).
+die() { echo "bench: $*" >&2; exit 1; }
+[ -x "$NUBIS" ] || die "no nubis binary at $NUBIS (run make, or set NUBIS_BIN)"
+if ! command -v wrk >/dev/null; then
+  echo "bench: installing wrk" >&2
+  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1; } \
+    || die "wrk is missing and apt-get install wrk failed"
+fi
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then SRV_PIN=(taskset -c 1); CLI_PIN=(taskset -c 0)
+else SRV_PIN=(); CLI_PIN=(); fi
+
+TMP=$(mktemp -d "/tmp/nubis-${BENCH_NAME:-bench}.XXXXXX")
+PIDS=()
+stop_all() { # by the PIDs (= process groups) we started
+  local p i
+  for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do
+    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$p" 2>/dev/null; wait "$p" 2>/dev/null
+  done
+  PIDS=()
+}
+cleanup() { stop_all; rm -rf "$TMP"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start() { # logfile cmd... -> sets PID (its own session, pinned)
+  local log=$1; shift
+  setsid "${SRV_PIN[@]}" "$@" </dev/null >>"$log" 2>&1 &
+  PID=$!; PIDS+=("$PID")
+}
+wait_200() { # url pid
+  local i; for i in $(seq 300); do
+    [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$1")" = 200 ] && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done; return 1
+}
+check() { # url -> ok or what differs
+  local b; b=$(curl -s -m 5 "$1")
+  [ "$b" = "$EXPECT" ] && echo ok || echo "unexpected body: ${b:0:80}"
+}
+to_us() { # wrk latency token (461.00us, 2.21ms, 1.02s) -> integer µs
+  awk -v v="$1" 'BEGIN{ if (v ~ /us$/) printf "%.0f", v+0; else if (v ~ /ms$/) printf "%.0f", v*1000;
+                        else if (v ~ /s$/) printf "%.0f", v*1000000; else print "-" }'
+}
+bench() { # url conns dur out -> "rps p50us p99us errors"
+  timeout 120 "${CLI_PIN[@]}" wrk -t1 -c"$2" -d"$3" --latency "$1" >"$4" 2>&1
+  local rps p50 p99 non2xx sock
+  rps=$(awk '/^Requests\/sec:/{printf "%.0f", $2}' "$4")
+  p50=$(to_us "$(awk '$1=="50%"{print $2}' "$4")")
+  p99=$(to_us "$(awk '$1=="99%"{print $2}' "$4")")
+  non2xx=$(awk '/Non-2xx/{print $NF}' "$4")
+  sock=$(awk '/Socket errors/{gsub(",","");print $4+$6+$8+$10}' "$4")
+  echo "${rps:--} $p50 $p99 $(( ${non2xx:-0} + ${sock:-0} ))"
+}
+measure() { # name url -> appends a row
+  local name=$1 url=$2
+  timeout 60 "${CLI_PIN[@]}" wrk -t1 -c"$CONNS" -d"$WARM" "$url" >/dev/null 2>&1
+  read -r R16[$name] P50_16[$name] P99_16[$name] E16[$name] < <(bench "$url" "$CONNS" "$DUR" "$TMP/$name-c$CONNS.txt")
+  read -r R1[$name] P50_1[$name] P99_1[$name] E1[$name] < <(bench "$url" 1 "$DUR1" "$TMP/$name-c1.txt")
+  echo "   $name: c$CONNS ${R16[$name]} req/s p50 ${P50_16[$name]} µs; c1 ${R1[$name]} req/s p50 ${P50_1[$name]} µs" >&2
+}
+declare -A R16 P50_16 P99_16 E16 R1 P50_1 P99_1 E1 CHECK
