@@ -35,6 +35,7 @@ void nb_daemon_config_default(struct nb_daemon_config *cfg)
     cfg->idle_timeout_s = 300;
     cfg->max_queue = 1000;
     cfg->queue_timeout_s = 10;
+    cfg->prewarm = 1;
     cfg->log_max_bytes = 8u << 20;
     nb_meter_config_default(&cfg->meter);
 }
@@ -73,6 +74,7 @@ static const struct key keys[] = {
     {"pool.idleTimeout", K_UINT, OFF(idle_timeout_s), 1, 86400},
     {"pool.maxQueue", K_INT, OFF(max_queue), 1, 1000000},
     {"pool.queueTimeout", K_UINT, OFF(queue_timeout_s), 1, 3600},
+    {"pool.prewarm", K_INT, OFF(prewarm), 0, 16},
     {"logs.maxBytesPerFunction", K_U64, OFF(log_max_bytes), 4096, 1ull << 36},
     {"billing.currency", K_CURRENCY, OFF(meter.prices.currency), 0, 0},
     {"billing.pricePer10kInvocations", K_REAL, OFF(meter.prices.per_10k_invocations), 0, 1e9},

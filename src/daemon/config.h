@@ -30,6 +30,7 @@ struct nb_daemon_config {
     unsigned idle_timeout_s;  /* idleTimeout: 300 */
     int max_queue;            /* maxQueue: 1000 (pending invocations per pool) */
     unsigned queue_timeout_s; /* queueTimeout: 10 (longest wait in that queue, then 429) */
+    int prewarm;              /* prewarm: 1 (pre-warmed generic instances per runtime; 0 off) */
     /* logs: */
     uint64_t log_max_bytes; /* maxBytesPerFunction: 8 MiB (x2 with the rotated file) */
     /* billing: and usage: */

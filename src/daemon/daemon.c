@@ -233,6 +233,7 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
 
     struct daemon d = {.loop = uv_default_loop()};
     d.sched = nb_sched_new(d.loop, runtimes_dir, logs);
+    nb_sched_set_prewarm(d.sched, cfg.prewarm);
     d.meter = nb_meter_new(d.loop, store, &cfg.meter);
     api.meter = d.meter;
     _cleanup_free_ char *endpoint = NULL;

@@ -49,6 +49,7 @@
 #define READ_MAX ((size_t)NB_FRAME_HEADER_SIZE + NB_FRAME_MAX_META + NB_FRAME_MAX_BODY + READ_CHUNK)
 #define LINE_MAX_LEN (16u * 1024) /* raw stdout/stderr lines are cut at this length */
 #define DRAIN_MAX (4u << 20)      /* bytes read per pipe at exit */
+#define NB_GENERIC_MEMORY_MB 256  /* a generic instance's limit until specialized */
 #define EOF_GRACE_MS 1000         /* after the runtime closed its socket, before SIGKILL */
 
 enum inst_state { ST_ALIVE, ST_DYING, ST_EXITED };
@@ -78,8 +79,9 @@ struct nb_instance {
     struct nb_sandbox_proc proc;
     pid_t pid;
     enum inst_state state;
-    int ready;  /* 0 pending, 1 INIT_OK, -1 failed (on_ready(0) reported) */
-    int silent; /* start failed: no callbacks, just free */
+    int ready;   /* 0 pending, 1 INIT_OK, -1 failed (on_ready(0) reported) */
+    int generic; /* pre-warmed, no code, no INIT yet (nb_instance_start_generic) */
+    int silent;  /* start failed: no callbacks, just free */
     int proto_error;
     int ctl_eof; /* the runtime closed the socket: it should exit; it has a grace period */
     int killed;  /* we sent SIGKILL */
@@ -909,56 +911,26 @@ static unsigned sandbox_uid(const struct nb_instance_spec *spec)
 
 /* ------------------------------------------------------------ public API */
 
-int nb_instance_start(uv_loop_t *loop, const struct nb_instance_spec *spec,
-                      const struct nb_instance_callbacks *cbs, void *udata,
-                      struct nb_instance **out, struct nb_err *err)
+/*
+ * Spawns per ss into a fresh instance and wires its handles (not INIT).
+ * On success *out is live (ST_ALIVE, no callbacks set); on failure nothing
+ * is left and -errno is returned with err filled.
+ */
+static int launch(uv_loop_t *loop, const struct nb_sandbox_spec *ss, const char *id,
+                  struct nb_instance **out, struct nb_err *err)
 {
-    struct nb_sandbox_spec ss = {
-        .id = spec->id,
-        .code_dir = spec->code_dir,
-        .shim_dir = spec->runtimes_dir,
-        .memory_mb = spec->memory_mb,
-        .internet = spec->internet,
-        .uid = sandbox_uid(spec),
-    };
-    char inner_code[256], inner_shim[256];
-    nb_sandbox_inner_paths(&ss, inner_code, sizeof(inner_code), inner_shim, sizeof(inner_shim));
-
-    const char *argv[8];
-    char *store[4] = {NULL};
-    int r = runtime_argv(spec, inner_shim, argv, store, err);
-    if (r < 0)
-        return r;
-    char *meta = init_meta_for(spec, inner_code, err);
-    if (!meta) {
-        for (int i = 0; store[i]; i++)
-            free(store[i]);
-        return -EINVAL;
-    }
-    const char **envp = build_env(spec);
-    ss.argv = argv;
-    ss.envp = envp;
-
     struct nb_instance *inst = nb_xcalloc(1, sizeof(*inst));
     inst->start_ns = nb_now_ns();
-    r = nb_sandbox_spawn(&ss, &inst->proc, err);
-    for (int i = 0; store[i]; i++)
-        free(store[i]);
-    free(envp);
+    int r = nb_sandbox_spawn(ss, &inst->proc, err);
     if (r < 0) {
-        free(meta);
         free(inst);
         return r;
     }
 
     inst->loop = loop;
-    inst->id = nb_xstrdup(spec->id ? spec->id : "instance");
-    if (cbs)
-        inst->cbs = *cbs;
-    inst->udata = udata;
+    inst->id = nb_xstrdup(id ? id : "instance");
     inst->pid = inst->proc.pid;
     inst->state = ST_ALIVE;
-    inst->init_timeout_ms = spec->init_timeout_ms;
     inst->rneed = NB_FRAME_HEADER_SIZE;
     nb_buf_init(&inst->out.partial, LINE_MAX_LEN);
     nb_buf_init(&inst->err.partial, LINE_MAX_LEN);
@@ -1005,23 +977,175 @@ int nb_instance_start(uv_loop_t *loop, const struct nb_instance_spec *spec,
     uv_read_start((uv_stream_t *)&inst->out.pipe, pipe_alloc, pipe_read);
     uv_read_start((uv_stream_t *)&inst->err.pipe, pipe_alloc, pipe_read);
     uv_poll_start(&inst->exit_poll, UV_READABLE, on_exit_poll);
-    if (spec->init_timeout_ms > 0)
-        uv_timer_start(&inst->init_timer, on_init_timeout, (uint64_t)spec->init_timeout_ms, 0);
-    size_t mlen = strlen(meta);
-    r = send_frame(inst, NB_FRAME_INIT, 0, meta, mlen, NULL, 0, NULL, meta);
-    if (r < 0)
-        kill_internal(inst, "sending INIT failed: %s", uv_err_name(r));
-    nb_debug(MOD, "instance %s started: pid %d, %s", inst->id, (int)inst->pid, argv[0]);
     *out = inst;
     return 0;
 
 fail:
-    free(meta);
     inst->silent = 1;
     inst->state = ST_EXITED;
     nb_sandbox_release(&inst->proc);
     close_all_handles(inst);
     return r;
+}
+
+/* Arms the INIT deadline and sends INIT (meta is owned and freed with the write). */
+static void send_init(struct nb_instance *inst, int init_timeout_ms, char *meta)
+{
+    inst->init_timeout_ms = init_timeout_ms;
+    if (init_timeout_ms > 0)
+        uv_timer_start(&inst->init_timer, on_init_timeout, (uint64_t)init_timeout_ms, 0);
+    int r = send_frame(inst, NB_FRAME_INIT, 0, meta, strlen(meta), NULL, 0, NULL, meta);
+    if (r < 0)
+        kill_internal(inst, "sending INIT failed: %s", uv_err_name(r));
+}
+
+int nb_instance_start(uv_loop_t *loop, const struct nb_instance_spec *spec,
+                      const struct nb_instance_callbacks *cbs, void *udata,
+                      struct nb_instance **out, struct nb_err *err)
+{
+    struct nb_sandbox_spec ss = {
+        .id = spec->id,
+        .code_dir = spec->code_dir,
+        .shim_dir = spec->runtimes_dir,
+        .memory_mb = spec->memory_mb,
+        .internet = spec->internet,
+        .uid = sandbox_uid(spec),
+    };
+    char inner_code[256], inner_shim[256];
+    nb_sandbox_inner_paths(&ss, inner_code, sizeof(inner_code), inner_shim, sizeof(inner_shim));
+
+    const char *argv[8];
+    char *store[4] = {NULL};
+    int r = runtime_argv(spec, inner_shim, argv, store, err);
+    if (r < 0)
+        return r;
+    char *meta = init_meta_for(spec, inner_code, err);
+    if (!meta) {
+        for (int i = 0; store[i]; i++)
+            free(store[i]);
+        return -EINVAL;
+    }
+    const char **envp = build_env(spec);
+    ss.argv = argv;
+    ss.envp = envp;
+
+    struct nb_instance *inst;
+    r = launch(loop, &ss, spec->id, &inst, err);
+    free(envp);
+    if (r < 0) {
+        for (int i = 0; store[i]; i++)
+            free(store[i]);
+        free(meta);
+        return r;
+    }
+    if (cbs)
+        inst->cbs = *cbs;
+    inst->udata = udata;
+    send_init(inst, spec->init_timeout_ms, meta);
+    nb_debug(MOD, "instance %s started: pid %d, %s", inst->id, (int)inst->pid, argv[0]);
+    for (int i = 0; store[i]; i++)
+        free(store[i]);
+    *out = inst;
+    return 0;
+}
+
+int nb_instance_start_generic(uv_loop_t *loop, const char *id, const char *runtime,
+                              const char *runtimes_dir, const struct nb_instance_callbacks *cbs,
+                              void *udata, struct nb_instance **out, struct nb_err *err)
+{
+    /* No memory_mb: no per-function heap flag; the cgroup limit comes at specialization. */
+    struct nb_instance_spec spec = {.id = id, .runtime = runtime, .runtimes_dir = runtimes_dir};
+    char ukey[160];
+    snprintf(ukey, sizeof(ukey), "\001generic/%s", id);
+    struct nb_sandbox_spec ss = {
+        .id = id,
+        .shim_dir = runtimes_dir,
+        .memory_mb = NB_GENERIC_MEMORY_MB,
+        .uid = nb_sandbox_uid_for(ukey),
+        .generic = 1,
+    };
+    char inner_shim[256];
+    nb_sandbox_inner_paths(&ss, NULL, 0, inner_shim, sizeof(inner_shim));
+    const char *argv[8];
+    char *store[4] = {NULL};
+    int r = runtime_argv(&spec, inner_shim, argv, store, err);
+    if (r < 0)
+        return r;
+    const char **envp = build_env(&spec);
+    ss.argv = argv;
+    ss.envp = envp;
+    struct nb_instance *inst;
+    r = launch(loop, &ss, id, &inst, err);
+    free(envp);
+    for (int i = 0; store[i]; i++)
+        free(store[i]);
+    if (r < 0)
+        return r;
+    if (cbs)
+        inst->cbs = *cbs;
+    inst->udata = udata;
+    inst->generic = 1;
+    nb_debug(MOD, "generic instance %s started: pid %d", inst->id, (int)inst->pid);
+    *out = inst;
+    return 0;
+}
+
+/* spec->env ("K=V") as the INIT meta's "env" object, over what the meta had. */
+static void meta_add_env(json_t *meta, const char *const *env)
+{
+    json_t *obj = json_object_get(meta, "env");
+    if (!json_is_object(obj)) {
+        obj = json_object();
+        json_object_set_new(meta, "env", obj);
+    }
+    for (; env && *env; env++) {
+        const char *eq = strchr(*env, '=');
+        if (!eq || eq == *env)
+            continue;
+        char key[256];
+        size_t kl = (size_t)(eq - *env);
+        if (kl >= sizeof(key))
+            continue;
+        memcpy(key, *env, kl);
+        key[kl] = '\0';
+        if (!json_object_get(obj, key))
+            json_object_set_new(obj, key, json_string(eq + 1));
+    }
+}
+
+int nb_instance_specialize(struct nb_instance *inst, const struct nb_instance_spec *spec,
+                           const struct nb_instance_callbacks *cbs, void *udata, struct nb_err *err)
+{
+    if (!inst->generic || inst->state != ST_ALIVE || inst->ready != 0)
+        return nb_err_set(err, -EPIPE, "instance %s: not a live generic instance", inst->id);
+    struct nb_sandbox_spec ss = {.code_dir = spec->code_dir, .shim_dir = spec->runtimes_dir};
+    char inner_code[256];
+    nb_sandbox_inner_paths(&ss, inner_code, sizeof(inner_code), NULL, 0);
+    char *meta0 = init_meta_for(spec, inner_code, err);
+    if (!meta0)
+        return -EINVAL;
+    json_t *m = json_loads(meta0, 0, NULL);
+    free(meta0);
+    meta_add_env(m, spec->env);
+    char *meta = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+
+    uint64_t t0 = nb_now_ns();
+    int r = nb_sandbox_specialize(&inst->proc, spec->code_dir, spec->memory_mb, err);
+    if (r < 0) {
+        free(meta);
+        return r;
+    }
+    inst->generic = 0;
+    free(inst->id);
+    inst->id = nb_xstrdup(spec->id ? spec->id : "instance");
+    inst->cbs = cbs ? *cbs : (struct nb_instance_callbacks){0};
+    inst->udata = udata;
+    inst->start_ns = t0;
+    send_init(inst, spec->init_timeout_ms, meta);
+    nb_debug(MOD, "instance %s: specialized pre-warmed pid %d in %.2f ms", inst->id, (int)inst->pid,
+             (double)(nb_now_ns() - t0) / 1e6);
+    return 0;
 }
 
 int nb_instance_invoke(struct nb_instance *inst, struct nb_invocation *inv)

@@ -134,6 +134,25 @@ int nb_instance_start(uv_loop_t *loop, const struct nb_instance_spec *spec,
                       const struct nb_instance_callbacks *cbs, void *udata,
                       struct nb_instance **out, struct nb_err *err);
 /*
+ * Starts a pre-warmed generic instance of runtime (nodejs* or python3*):
+ * sandbox, interpreter and shim, no code, no INIT, under a uid drawn for
+ * this instance (docs/security.md).  cbs/udata get on_exit (and on_log)
+ * until it is specialized.  0 and *out, or -errno with err filled.
+ */
+int nb_instance_start_generic(uv_loop_t *loop, const char *id, const char *runtime,
+                              const char *runtimes_dir, const struct nb_instance_callbacks *cbs,
+                              void *udata, struct nb_instance **out, struct nb_err *err);
+/*
+ * Specializes a generic instance for spec's function: mounts spec->code_dir
+ * at /code in it, sets its memory limit, then sends INIT (with spec->env in
+ * the meta's "env") like nb_instance_start; cbs/udata replace the previous
+ * ones and on_ready reports the outcome.  spec->internet must be 0.  0, or
+ * -errno with err filled (the instance is untouched: kill it).
+ */
+int nb_instance_specialize(struct nb_instance *inst, const struct nb_instance_spec *spec,
+                           const struct nb_instance_callbacks *cbs, void *udata,
+                           struct nb_err *err);
+/*
  * Sends inv to a ready instance.  inv->done runs exactly once, later (never
  * from inside this call).  Returns 0, or -EPIPE if the instance is dying or
  * its initialization failed, or -EMSGSIZE if meta/body pass the protocol

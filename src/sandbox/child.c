@@ -163,8 +163,9 @@ CHILD_FN static void setup_root(const struct sb_child *c)
     int usr_fd = open_path("/usr");
     if (usr_fd < 0)
         fail(c, "open '/usr'");
-    int code_fd = open_path(c->code_dir);
-    if (code_fd < 0)
+    /* A generic (pre-warmed) instance has no code yet: /code stays an empty mount point. */
+    int code_fd = -1;
+    if (c->code_dir[0] && (code_fd = open_path(c->code_dir)) < 0)
         fail(c, "open code dir '%s'", c->code_dir);
     int shim_fd = -1;
     if (c->shim_dir[0] && (shim_fd = open_path(c->shim_dir)) < 0)
@@ -206,7 +207,8 @@ CHILD_FN static void setup_root(const struct sb_child *c)
     if (shim_fd >= 0)
         bind_fd(c, shim_fd, "opt/nubis", 0, 0);
     mkdir_in(c, "code", 0755);
-    bind_fd(c, code_fd, "code", 0, 0);
+    if (code_fd >= 0)
+        bind_fd(c, code_fd, "code", 0, 0);
 
     /* A minimal /etc: who we are, localhost, and the network only if allowed. */
     mkdir_in(c, "etc", 0755);
@@ -259,7 +261,8 @@ CHILD_FN static void setup_root(const struct sb_child *c)
         fail(c, "mount '/proc'");
 
     close(usr_fd);
-    close(code_fd);
+    if (code_fd >= 0)
+        close(code_fd);
     if (shim_fd >= 0)
         close(shim_fd);
     for (int i = 0; i < sb_g.nroot_binds; i++)

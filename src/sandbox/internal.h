@@ -5,6 +5,8 @@
  *   spawner.c  the spawner process: request loop, cgroup creation, clone
  *   child.c    the cloned child: namespaces, root file system, credentials,
  *              seccomp, exec (runs on the spawner's memory, CLONE_VM|VFORK)
+ *   specialize.c  in the spawner: mounts a function's code into a running
+ *              generic (pre-warmed) instance and sets its limits
  *   cgroup.c   cgroup v1 / v2 detection, create, limits, kill, stats, remove
  *   seccomp.c  the syscall filter, compiled once to BPF at start
  *
@@ -91,6 +93,16 @@ struct sb_req_hdr {
     uint32_t strings_len; /* cgroup name, code_dir, shim_dir, cwd, argv..., envp..., NUL-ended */
 };
 
+/* A specialize request (specialize.c): header + "cgroup name\0code dir\0". */
+#define SB_SPEC_MAGIC 0x6e627332u
+
+struct sb_spec_hdr {
+    uint32_t magic;
+    int32_t pid; /* the instance's pid 1, as the spawner sees it */
+    int32_t memory_mb;
+    uint32_t strings_len;
+};
+
 struct sb_rep {
     int32_t code; /* 0 or -errno */
     int32_t pid;  /* > 0 whenever a child was created (even if its setup failed) */
@@ -118,6 +130,11 @@ struct sb_report {
 
 /* child.c: the function clone() runs; never returns on success (execs). */
 int sb_child_main(void *arg);
+
+/* specialize.c: serves one SB_SPEC_MAGIC request in the spawner (answers on sock). */
+void sb_specialize_serve(int sock, char *msg, size_t len);
+/* spawner.c: sends rep (and nfds fds) on sock. */
+void sb_spawner_reply(int sock, const struct sb_rep *rep, const int *fds, int nfds);
 
 /* spawner.c: the loop of the spawner process; never returns. */
 void sb_spawner_run(int fd) __attribute__((noreturn));

@@ -280,7 +280,7 @@ static size_t pack(const struct nb_sandbox_spec *spec, const char *cgname, char 
     };
     size_t off = sizeof(h);
     off = put_str(buf, off, cgname);
-    off = put_str(buf, off, spec->code_dir);
+    off = put_str(buf, off, spec->generic ? "" : spec->code_dir);
     off = put_str(buf, off, spec->shim_dir);
     off = put_str(buf, off, cwd);
     for (const char *const *a = spec->argv; off <= SB_REQ_MAX && *a; a++, h.argc++)
@@ -391,7 +391,7 @@ int nb_sandbox_spawn(const struct nb_sandbox_spec *spec, struct nb_sandbox_proc 
     if (!spec->id || !*spec->id || strlen(spec->id) >= sizeof(((struct sb_priv *)0)->id) - 12 ||
         strchr(spec->id, '/') || spec->id[0] == '.')
         return nb_err_set(err, -EINVAL, "spawn: bad instance id '%s'", spec->id ? spec->id : "");
-    if (!spec->code_dir || spec->code_dir[0] != '/')
+    if (!spec->generic && (!spec->code_dir || spec->code_dir[0] != '/'))
         return nb_err_set(err, -EINVAL, "spawn: code dir must be an absolute path");
 
     /*
@@ -401,7 +401,7 @@ int nb_sandbox_spawn(const struct nb_sandbox_spec *spec, struct nb_sandbox_proc 
     int r;
     if (!initialized && (r = nb_sandbox_global_init(err)) < 0)
         return r;
-    const char *cwd = spec->cwd ? spec->cwd : inner_code(spec);
+    const char *cwd = spec->cwd ? spec->cwd : spec->generic ? "/" : inner_code(spec);
 
     /* Cgroups are named per spawn: a reused instance id never meets a cgroup being removed. */
     static unsigned seq;
@@ -452,6 +452,42 @@ int nb_sandbox_spawn(const struct nb_sandbox_spec *spec, struct nb_sandbox_proc 
     proc->priv = pv;
     nb_sandbox_inner_paths(spec, proc->code_dir, sizeof(proc->code_dir), proc->shim_dir,
                            sizeof(proc->shim_dir));
+    return 0;
+}
+
+int nb_sandbox_specialize(struct nb_sandbox_proc *proc, const char *code_dir, int memory_mb,
+                          struct nb_err *err)
+{
+    const struct sb_priv *pv = proc->priv;
+    if (!pv || proc->pid <= 0)
+        return nb_err_set(err, -EINVAL, "specialize: no live instance");
+    if (!code_dir || code_dir[0] != '/')
+        return nb_err_set(err, -EINVAL, "specialize: code dir must be an absolute path");
+    proc->memory_limit_mb = memory_mb;
+    if (!sb_g.enabled)
+        return 0; /* plain processes read the host path given in the INIT meta */
+
+    _cleanup_free_ char *req = nb_xmalloc(SB_REQ_MAX);
+    struct sb_spec_hdr h = {.magic = SB_SPEC_MAGIC, .pid = proc->pid, .memory_mb = memory_mb};
+    size_t off = sizeof(h);
+    off = put_str(req, off, pv->id);
+    off = put_str(req, off, code_dir);
+    if (off > SB_REQ_MAX)
+        return nb_err_set(err, -E2BIG, "specialize: code dir path too long");
+    h.strings_len = (uint32_t)(off - sizeof(h));
+    memcpy(req, &h, sizeof(h));
+
+    struct sb_rep rep;
+    int fds[4];
+    pthread_mutex_lock(&spawn_lock);
+    int r = round_trip(req, off, &rep, fds, err);
+    pthread_mutex_unlock(&spawn_lock);
+    for (int i = 0; i < 4; i++)
+        close_fd(&fds[i]);
+    if (r < 0)
+        return r;
+    if (rep.code < 0)
+        return nb_err_set(err, rep.code, "%s", rep.msg);
     return 0;
 }
 

@@ -33,6 +33,12 @@ struct nb_sandbox_spec {
     int internet;            /* 1: keep the host network */
     unsigned uid;            /* uid (and gid) inside; 0: nb_sandbox_uid_for(id) */
     int tmp_mb;              /* size of /tmp; 0: default (512) */
+    /*
+     * 1: a pre-warmed generic instance: code_dir may be NULL and /code is an
+     * empty mount point until nb_sandbox_specialize mounts a function's code
+     * there; cwd defaults to "/".
+     */
+    int generic;
 };
 
 struct nb_sandbox_proc {
@@ -83,6 +89,17 @@ int nb_sandbox_spawn(const struct nb_sandbox_spec *spec, struct nb_sandbox_proc 
  */
 void nb_sandbox_inner_paths(const struct nb_sandbox_spec *spec, char *code_dir, size_t code_len,
                             char *shim_dir, size_t shim_len);
+/*
+ * Specializes a live generic instance (spec.generic) for one function:
+ * mounts the host directory code_dir read-only at /code inside it (the
+ * spawner clones the tree with open_tree and a short-lived helper moves it
+ * into the instance's mount namespace) and sets its cgroup's memory limit
+ * to memory_mb.  With NUBIS_SANDBOX=off only the limit bookkeeping changes
+ * (the process reads the host path).  0 or -errno with err filled; on
+ * failure the instance should be killed.
+ */
+int nb_sandbox_specialize(struct nb_sandbox_proc *proc, const char *code_dir, int memory_mb,
+                          struct nb_err *err);
 /* Kills the whole instance (every process in it) with SIGKILL.  0 or -errno. */
 int nb_sandbox_kill(struct nb_sandbox_proc *proc);
 /*

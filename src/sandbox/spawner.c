@@ -164,7 +164,7 @@ static int set_nonblock(int fd)
     return 0;
 }
 
-static void reply(int sock, const struct sb_rep *rep, const int *fds, int nfds)
+void sb_spawner_reply(int sock, const struct sb_rep *rep, const int *fds, int nfds)
 {
     struct iovec iov = {(void *)rep, sizeof(*rep)};
     union {
@@ -335,7 +335,7 @@ static void serve(int sock, char *msg, size_t len)
         else
             fail_rep(&rep, -cr.err, "sandbox setup: %s", cr.step);
         rep.nfds = 1;
-        reply(sock, &rep, &pidfd, 1);
+        sb_spawner_reply(sock, &rep, &pidfd, 1);
         goto out;
     }
     if ((r = set_nonblock(sv[0])) < 0 || (r = set_nonblock(outp[0])) < 0 ||
@@ -343,16 +343,16 @@ static void serve(int sock, char *msg, size_t len)
         kill(pid, SIGKILL);
         fail_rep(&rep, r, "fcntl O_NONBLOCK");
         rep.nfds = 1;
-        reply(sock, &rep, &pidfd, 1);
+        sb_spawner_reply(sock, &rep, &pidfd, 1);
         goto out;
     }
     int fds[4] = {pidfd, sv[0], outp[0], errp[0]};
     rep.nfds = 4;
-    reply(sock, &rep, fds, 4);
+    sb_spawner_reply(sock, &rep, fds, 4);
 
 out:
     if (rep.code < 0 && rep.nfds == 0)
-        reply(sock, &rep, NULL, 0);
+        sb_spawner_reply(sock, &rep, NULL, 0);
     /* The daemon has its answer: prepare the next network namespace. */
     if (c.net_fd >= 0 && rep.pid > 0)
         close_fd(&spare_net); /* the instance holds (or held) this one */
@@ -426,6 +426,12 @@ void sb_spawner_run(int fd)
             continue;
         if (n <= 0)
             _exit(0); /* the daemon is gone or shut us down */
-        serve(fd, msg, (size_t)n);
+        uint32_t magic = 0;
+        if ((size_t)n >= sizeof(magic))
+            memcpy(&magic, msg, sizeof(magic));
+        if (magic == SB_SPEC_MAGIC)
+            sb_specialize_serve(fd, msg, (size_t)n);
+        else
+            serve(fd, msg, (size_t)n);
     }
 }

@@ -24,6 +24,13 @@
 #include "base/util.h"
 #include "obs/logstore.h"
 
+/* Runtime families with pre-warmed generic instances: name prefix, runtime to start. */
+#define NFAM 2
+static const char *const fam_prefix[NFAM] = {"nodejs", "python3"};
+static const char *const fam_runtime[NFAM] = {"nodejs20", "python3"};
+#define REFILL_DELAY_MS 50     /* after a take: lets the specialized instance's INIT run first */
+#define REFILL_BACKOFF_MS 1000 /* after a generic instance failed to start or died idle */
+
 struct nb_sched {
     uv_loop_t *loop;
     char *runtimes_dir;
@@ -35,6 +42,14 @@ struct nb_sched {
     int shutting_down;
     void (*shutdown_done)(void *);
     void *shutdown_arg;
+    /* pre-warmed generic instances (see "pre-warm" below) */
+    int prewarm;              /* generic instances kept per runtime family; 0: off */
+    struct nb_list gen[NFAM]; /* idle generic instances per family (struct gen) */
+    unsigned ngen[NFAM];      /* entries in gen[] */
+    unsigned gen_alive;       /* generic instances not yet exited nor specialized */
+    unsigned gen_failures;    /* consecutive failed generic starts (back-off) */
+    uv_timer_t refill;        /* refills the lists in the background */
+    int refill_state;         /* 0 none, 1 initialized, 2 closing, 3 closed */
 };
 
 struct pinst {
@@ -82,6 +97,11 @@ struct nb_pool {
 
 static void pool_pump(struct nb_pool *p);
 static void pool_maybe_free(struct nb_pool *p);
+static void sched_maybe_done(struct nb_sched *s);
+struct gen;
+static struct gen *take_generic(struct nb_sched *s, const struct nb_pool *p);
+static void gen_taken(struct gen *g);
+static struct nb_instance *gen_inst(struct gen *g);
 static void on_idle(uv_timer_t *t);
 static void queue_arm(struct nb_pool *p);
 static void warm_backoff(struct nb_pool *p);
@@ -447,7 +467,25 @@ static int start_instance(struct nb_pool *p)
         .internet = p->cfg.internet,
     };
     struct nb_err err = {0};
-    int r = nb_instance_start(s->loop, &spec, &instance_cbs, pi, &pi->inst, &err);
+    int r = -1;
+    struct gen *g = take_generic(s, p);
+    if (g) {
+        struct nb_instance *gi = gen_inst(g);
+        r = nb_instance_specialize(gi, &spec, &instance_cbs, pi, &err);
+        if (r == 0) {
+            gen_taken(g);
+            pi->inst = gi;
+            nb_debug("sched", "%s/%s: instance %s from a pre-warmed one", p->cfg.service,
+                     p->cfg.function, pi->id);
+        } else {
+            nb_warn("sched", "%s/%s: cannot specialize a pre-warmed instance: %s", p->cfg.service,
+                    p->cfg.function, err.msg);
+            nb_instance_kill(gi, "specialization failed");
+            memset(&err, 0, sizeof(err));
+        }
+    }
+    if (r != 0)
+        r = nb_instance_start(s->loop, &spec, &instance_cbs, pi, &pi->inst, &err);
     if (r < 0) {
         nb_error("sched", "%s/%s: cannot start an instance: %s", p->cfg.service, p->cfg.function,
                  err.msg);
@@ -468,6 +506,159 @@ static int start_instance(struct nb_pool *p)
     s->instances++;
     s->instances_started++;
     return 0;
+}
+
+/* ---- pre-warm ----
+ *
+ * Per runtime family (nodejs*, python3*) the scheduler keeps `prewarm`
+ * generic instances started: sandbox, interpreter and shim, no code
+ * (nb_instance_start_generic).  A cold start of a function without
+ * internetAccess takes one and specializes it (its code mounted at /code,
+ * its limit set, INIT sent) instead of spawning; a timer refills the list
+ * shortly after, in the background.  A generic instance runs under a uid
+ * drawn for it and keeps it after specialization (docs/security.md).
+ */
+struct gen {
+    struct nb_list link;
+    struct nb_sched *s;
+    struct nb_instance *inst;
+    int fam;
+    int listed; /* in s->gen[fam] */
+};
+
+static int runtime_family(const char *rt)
+{
+    for (int f = 0; f < NFAM; f++) {
+        if (rt && strncmp(rt, fam_prefix[f], strlen(fam_prefix[f])) == 0)
+            return f;
+    }
+    return -1;
+}
+
+static void on_refill(uv_timer_t *t);
+
+/*
+ * Refills in ms; after failures a back-off instead, doubling from
+ * REFILL_BACKOFF_MS up to a minute (a runtime that cannot start is not
+ * retried in a loop).  An earlier due refill stays.
+ */
+static void refill_arm(struct nb_sched *s, unsigned ms)
+{
+    if (s->refill_state != 1 || s->shutting_down)
+        return;
+    if (s->gen_failures > 0) {
+        unsigned shift = s->gen_failures - 1 < 6 ? s->gen_failures - 1 : 6;
+        unsigned b = REFILL_BACKOFF_MS << shift;
+        if (ms < b)
+            ms = b > 60000 ? 60000 : b;
+    }
+    if (uv_is_active((uv_handle_t *)&s->refill) && uv_timer_get_due_in(&s->refill) <= ms)
+        return;
+    uv_timer_start(&s->refill, on_refill, ms, 0);
+}
+
+static void gen_on_exit(struct nb_instance *inst, const char *reason, void *udata)
+{
+    (void)inst;
+    struct gen *g = udata;
+    struct nb_sched *s = g->s;
+    if (g->listed) {
+        nb_list_del(&g->link);
+        s->ngen[g->fam]--;
+        if (!s->shutting_down) {
+            nb_warn("sched", "pre-warmed %s instance %s", fam_prefix[g->fam], reason);
+            s->gen_failures++;
+            refill_arm(s, REFILL_BACKOFF_MS);
+        }
+    }
+    s->gen_alive--;
+    free(g);
+    sched_maybe_done(s);
+}
+
+static void gen_on_log(struct nb_instance *inst, struct nb_invocation *inv, const char *stream,
+                       const char *msg, size_t len, void *udata)
+{
+    (void)inv;
+    (void)udata;
+    nb_debug("sched", "pre-warmed instance %s %s: %.*s", nb_instance_id(inst), stream, (int)len,
+             msg);
+}
+
+static const struct nb_instance_callbacks gen_cbs = {.on_log = gen_on_log, .on_exit = gen_on_exit};
+
+static void on_refill(uv_timer_t *t)
+{
+    struct nb_sched *s = t->data;
+    for (int f = 0; f < NFAM && !s->shutting_down; f++) {
+        while (s->ngen[f] < (unsigned)s->prewarm) {
+            struct gen *g = nb_xcalloc(1, sizeof(*g));
+            g->s = s;
+            g->fam = f;
+            char id[48];
+            snprintf(id, sizeof(id), "g%llu-%d", (unsigned long long)++s->next_instance,
+                     (int)getpid());
+            struct nb_err err = {0};
+            if (nb_instance_start_generic(s->loop, id, fam_runtime[f], s->runtimes_dir, &gen_cbs, g,
+                                          &g->inst, &err) < 0) {
+                nb_warn("sched", "cannot start a pre-warmed %s instance: %s", fam_prefix[f],
+                        err.msg);
+                free(g);
+                s->gen_failures++;
+                refill_arm(s, REFILL_BACKOFF_MS);
+                return;
+            }
+            g->listed = 1;
+            nb_list_push(&s->gen[f], &g->link);
+            s->ngen[f]++;
+            s->gen_alive++;
+        }
+    }
+}
+
+/* A pre-warmed instance for p's function (taken out of the list), or NULL. */
+static struct gen *take_generic(struct nb_sched *s, const struct nb_pool *p)
+{
+    int f = runtime_family(p->cfg.runtime);
+    if (s->prewarm <= 0 || f < 0 || p->cfg.internet || nb_list_empty(&s->gen[f]))
+        return NULL;
+    struct gen *g = nb_list_entry(s->gen[f].next, struct gen, link);
+    nb_list_del(&g->link);
+    s->ngen[f]--;
+    /*
+     * If specialization works the instance is the pool's (its callbacks are
+     * replaced) and gen_taken frees g; if it fails, the caller kills it and
+     * its exit still reaches gen_on_exit, which frees g.
+     */
+    g->listed = 0;
+    s->gen_failures = 0;
+    refill_arm(s, REFILL_DELAY_MS);
+    return g;
+}
+
+static struct nb_instance *gen_inst(struct gen *g)
+{
+    return g->inst;
+}
+
+static void gen_taken(struct gen *g)
+{
+    g->s->gen_alive--;
+    free(g);
+}
+
+void nb_sched_set_prewarm(struct nb_sched *s, int per_runtime)
+{
+    s->prewarm = per_runtime < 0 ? 0 : per_runtime;
+    if (s->refill_state == 0) {
+        for (int f = 0; f < NFAM; f++)
+            nb_list_init(&s->gen[f]);
+        uv_timer_init(s->loop, &s->refill);
+        s->refill.data = s;
+        s->refill_state = 1;
+    }
+    if (s->prewarm > 0)
+        refill_arm(s, 0);
 }
 
 /* ---- pools ---- */
@@ -635,11 +826,25 @@ static void pool_closed(uv_handle_t *h)
         return;
     config_release(&p->cfg);
     free(p);
-    if (s->shutting_down && nb_list_empty(&s->pools) && s->shutdown_done) {
-        void (*done)(void *) = s->shutdown_done;
-        s->shutdown_done = NULL;
-        done(s->shutdown_arg);
-    }
+    sched_maybe_done(s);
+}
+
+static void refill_closed(uv_handle_t *h)
+{
+    struct nb_sched *s = h->data;
+    s->refill_state = 3;
+    sched_maybe_done(s);
+}
+
+/* At shutdown: done once every pool and every generic instance is gone. */
+static void sched_maybe_done(struct nb_sched *s)
+{
+    if (!s->shutting_down || !s->shutdown_done || !nb_list_empty(&s->pools) || s->gen_alive > 0 ||
+        s->refill_state == 1 || s->refill_state == 2)
+        return;
+    void (*done)(void *) = s->shutdown_done;
+    s->shutdown_done = NULL;
+    done(s->shutdown_arg);
 }
 
 static void pool_maybe_free(struct nb_pool *p)
@@ -675,9 +880,24 @@ void nb_sched_shutdown(struct nb_sched *s, void (*done)(void *), void *arg)
     s->shutting_down = 1;
     s->shutdown_done = done;
     s->shutdown_arg = arg;
+    if (s->refill_state == 1) {
+        /* Generic instances die with the refill timer; each exit is counted down. */
+        for (int f = 0; f < NFAM; f++) {
+            struct nb_list *gt, *gtmp;
+            nb_list_foreach(gt, gtmp, &s->gen[f])
+            {
+                struct gen *g = nb_list_entry(gt, struct gen, link);
+                nb_list_del(&g->link);
+                g->listed = 0;
+                s->ngen[f]--;
+                nb_instance_kill(g->inst, "shutdown");
+            }
+        }
+        s->refill_state = 2;
+        uv_close((uv_handle_t *)&s->refill, refill_closed);
+    }
     if (nb_list_empty(&s->pools)) {
-        s->shutdown_done = NULL;
-        done(arg);
+        sched_maybe_done(s);
         return;
     }
     struct nb_list *it, *tmp;

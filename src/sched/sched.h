@@ -66,6 +66,13 @@ struct nb_sched *nb_sched_new(uv_loop_t *loop, const char *runtimes_dir, struct 
 /* Stops every pool (kills instances, cancels queued work) and calls done once all are gone. */
 void nb_sched_shutdown(struct nb_sched *s, void (*done)(void *), void *arg);
 void nb_sched_free(struct nb_sched *s);
+/*
+ * Keeps per_runtime pre-warmed generic instances started for each runtime
+ * family (nodejs*, python3*; 0 turns it off), refilled in the background.
+ * A cold start of a function without internetAccess specializes one
+ * instead of starting a fresh instance (docs/internals/sched.md).
+ */
+void nb_sched_set_prewarm(struct nb_sched *s, int per_runtime);
 void nb_sched_stats(const struct nb_sched *s, struct nb_sched_stats *out);
 
 /*
