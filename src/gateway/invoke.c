@@ -563,11 +563,16 @@ static void call_done(struct nb_invocation *inv, void *arg)
     }
     if (inv->status != NB_INV_OK && inv->status != NB_INV_HANDLED)
         nb_info("gateway", "%s: %s (%s)", inv->request_id, status_names[inv->status], inv->error);
-    nb_gw_account(gw, &c->acct, inv, c->tail.max ? &c->tail : NULL);
-    if (c->is_trigger)
-        answer_trigger(c);
-    else
+    if (c->tail.max) { /* the REPORT line goes into X-Fc-Log-Result: account first */
+        nb_gw_account(gw, &c->acct, inv, &c->tail);
         answer_invoke(c);
+    } else { /* answer first: the accounting's log write is off the caller's path */
+        if (c->is_trigger)
+            answer_trigger(c);
+        else
+            answer_invoke(c);
+        nb_gw_account(gw, &c->acct, inv, NULL);
+    }
     call_free(c);
 }
 

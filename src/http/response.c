@@ -173,6 +173,23 @@ int nb_http_conn_write(struct nb_http_conn *conn, struct nb_http_wblock *wb)
     }
     wb->conn = conn;
     uv_buf_t b = uv_buf_init(wb->data, (unsigned)wb->len);
+    /*
+     * Nothing queued before us: write what the socket takes now and queue
+     * only the rest (no write request, no poll for writable, per answer).
+     */
+    if (conn->pending_bytes == 0 &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) == 0) {
+        int t = uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
+        if (t == (int)b.len) {
+            nb_http_wblock_put(conn, wb);
+            return 0;
+        }
+        if (t > 0) {
+            b.base += t;
+            b.len -= (size_t)t;
+            wb->len = b.len; /* what write_cb takes off pending_bytes */
+        }
+    }
     conn->pending_bytes += wb->len;
     int r = uv_write(&wb->w, (uv_stream_t *)&conn->tcp, &b, 1, write_cb);
     if (r < 0) {

@@ -298,7 +298,29 @@ static int send_frame(struct nb_instance *inst, uint8_t type, uint32_t id, const
         bufs[n++] = uv_buf_init((char *)meta, (unsigned)meta_len);
     if (body_len)
         bufs[n++] = uv_buf_init((char *)body, (unsigned)body_len);
-    int r = uv_write(&w->req, (uv_stream_t *)&inst->ctl, bufs, n, on_write);
+    /*
+     * Most frames fit the socket buffer at once: try that first, which
+     * spares a write request and the poll-for-writable dance per frame.
+     * Only what is left (a big body, a slow runtime) is queued.
+     */
+    uv_buf_t *rest = bufs;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&inst->ctl) == 0) {
+        int t = uv_try_write((uv_stream_t *)&inst->ctl, bufs, n);
+        size_t done = t > 0 ? (size_t)t : 0;
+        while (n > 0 && done >= rest->len) {
+            done -= rest->len;
+            rest++;
+            n--;
+        }
+        if (n == 0) {
+            free(w->owned);
+            free(w);
+            return 0;
+        }
+        rest->base += done;
+        rest->len -= done;
+    }
+    int r = uv_write(&w->req, (uv_stream_t *)&inst->ctl, rest, n, on_write);
     if (r < 0) {
         free(w->owned);
         free(w);
