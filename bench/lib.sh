@@ -59,11 +59,23 @@ bench() { # url conns dur out -> "rps p50us p99us errors"
   sock=$(awk '/Socket errors/{gsub(",","");print $4+$6+$8+$10}' "$4")
   echo "${rps:--} $p50 $p99 $(( ${non2xx:-0} + ${sock:-0} ))"
 }
-measure() { # name url -> appends a row
-  local name=$1 url=$2
+median() { printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -n | awk '{a[NR]=$1} END{print (NR ? a[int((NR+1)/2)] : "-")}'; }
+# measure NAME URL: one round (c$CONNS, then c1) for NAME.  Call it again for
+# more rounds: R16/P50_16/P99_16/R1/P50_1/P99_1 hold the median over NAME's
+# rounds so far, E16/E1 the errors summed; NMEAS[NAME] counts them.
+measure() {
+  local name=$1 url=$2 r16 p16 q16 e16 r1 p1 q1 e1 n
   timeout 60 "${CLI_PIN[@]}" wrk -t1 -c"$CONNS" -d"$WARM" "$url" >/dev/null 2>&1
-  read -r R16[$name] P50_16[$name] P99_16[$name] E16[$name] < <(bench "$url" "$CONNS" "$DUR" "$TMP/$name-c$CONNS.txt")
-  read -r R1[$name] P50_1[$name] P99_1[$name] E1[$name] < <(bench "$url" 1 "$DUR1" "$TMP/$name-c1.txt")
-  echo "   $name: c$CONNS ${R16[$name]} req/s p50 ${P50_16[$name]} µs; c1 ${R1[$name]} req/s p50 ${P50_1[$name]} µs" >&2
+  n=$(( ${NMEAS[$name]:-0} + 1 )); NMEAS[$name]=$n
+  read -r r16 p16 q16 e16 < <(bench "$url" "$CONNS" "$DUR" "$TMP/$name-c$CONNS-$n.txt")
+  read -r r1 p1 q1 e1 < <(bench "$url" 1 "$DUR1" "$TMP/$name-c1-$n.txt")
+  S_R16[$name]+=" $r16"; S_P50_16[$name]+=" $p16"; S_P99_16[$name]+=" $q16"
+  S_R1[$name]+=" $r1"; S_P50_1[$name]+=" $p1"; S_P99_1[$name]+=" $q1"
+  E16[$name]=$(( ${E16[$name]:-0} + e16 )); E1[$name]=$(( ${E1[$name]:-0} + e1 ))
+  R16[$name]=$(median ${S_R16[$name]}); P50_16[$name]=$(median ${S_P50_16[$name]})
+  P99_16[$name]=$(median ${S_P99_16[$name]}); R1[$name]=$(median ${S_R1[$name]})
+  P50_1[$name]=$(median ${S_P50_1[$name]}); P99_1[$name]=$(median ${S_P99_1[$name]})
+  echo "   $name round $n: c$CONNS $r16 req/s p50 $p16 µs; c1 $r1 req/s p50 $p1 µs" >&2
 }
-declare -A R16 P50_16 P99_16 E16 R1 P50_1 P99_1 E1 CHECK
+declare -A R16 P50_16 P99_16 E16 R1 P50_1 P99_1 E1 CHECK NMEAS
+declare -A S_R16 S_P50_16 S_P99_16 S_R1 S_P50_1 S_P99_1

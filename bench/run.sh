@@ -8,7 +8,8 @@
 #
 # Knobs (env): NUBIS_BIN (default build/nubis), DUR, DUR1, WARM, CONNS=16,
 # PIN=1 (servers on CPU 1, wrk on CPU 0), NODE (default: node on PATH),
-# WORKERD=1 (0 skips workerd; bench/workerd/setup.sh installs it into bench/.cache).
+# WORKERD=1 (0 skips workerd; bench/workerd/setup.sh installs it into bench/.cache),
+# ROUNDS=3 (interleaved rounds per server; the table shows medians).
 # Only 127.0.0.1 is bound; every server is stopped by the PID we started.
 set -uo pipefail
 export LC_ALL=C
@@ -18,7 +19,7 @@ NUBIS=${NUBIS_BIN:-$ROOT/build/nubis}
 NODE=${NODE:-$(command -v node)}
 PY=/usr/bin/python3
 DUR=${DUR:-10s}; DUR1=${DUR1:-5s}; WARM=${WARM:-2s}; CONNS=${CONNS:-16}; PIN=${PIN:-1}
-WORKERD=${WORKERD:-1}
+WORKERD=${WORKERD:-1}; NROUNDS=${ROUNDS:-3}
 QUERY='?name=bench'
 EXPECT='{"message":"Hello, bench!"}'
 
@@ -73,11 +74,8 @@ wait_200 "http://127.0.0.1:$PORT/healthz" "$NPID" || die "nubis serve not ready:
 NURL="http://127.0.0.1:$PORT/2016-08-15/proxy/myserverless/test01/$QUERY"
 wait_200 "$NURL" "$NPID" || die "the tutorial function does not answer 200: $(curl -s "$NURL" | head -c 300)"
 CHECK[nubis]=$(check "$NURL")
-measure nubis "$NURL"
 NURL1="http://127.0.0.1:$PORT/2016-08-15/proxy/myserverless/single/$QUERY"
 CHECK[nubis1]=$(check "$NURL1")
-measure nubis1 "$NURL1"
-stop_all
 
 # --- the baseline
 BPORT=$(free_port)
@@ -86,8 +84,6 @@ start "$TMP/node.log" env PORT="$BPORT" "$NODE" "$HERE/node_baseline.js"
 BURL="http://127.0.0.1:$BPORT/$QUERY"
 wait_200 "$BURL" "$PID" || die "node baseline not ready: $(tail -c 400 "$TMP/node.log")"
 CHECK[node]=$(check "$BURL")
-measure node "$BURL"
-stop_all
 
 # --- workerd (npm @cloudflare/workerd-linux-64), the same handler as a module worker
 WBIN=
@@ -99,9 +95,18 @@ if [ "$WORKERD" = 1 ]; then
   WURL="http://127.0.0.1:$WPORT/$QUERY"
   wait_200 "$WURL" "$PID" || die "workerd not ready: $(tail -c 400 "$TMP/workerd.log")"
   CHECK[workerd]=$(check "$WURL")
-  measure workerd "$WURL"
-  stop_all
 fi
+
+# --- the measurements, interleaved round by round so that a slow spell of
+# this VM hits every server alike; the table shows medians over the rounds.
+# Servers not being measured sit idle.
+for round in $(seq "$NROUNDS"); do
+  measure nubis "$NURL"
+  measure nubis1 "$NURL1"
+  measure node "$BURL"
+  [ -n "$WBIN" ] && measure workerd "$WURL"
+done
+stop_all
 
 ratio=$(awk -v a="${R16[nubis]}" -v b="${R16[node]}" 'BEGIN{ if (b > 0 && a+0 == a) printf "%.2f", a/b; else print "-" }')
 wratio=$(awk -v a="${R16[nubis]}" -v b="${R16[workerd]:-}" 'BEGIN{ if (b > 0 && a+0 == a) printf "%.2f", a/b; else print "-" }')
@@ -109,7 +114,7 @@ dp50=$(awk -v a="${P50_1[nubis]}" -v b="${P50_1[node]}" 'BEGIN{ if (a+0 == a && 
 
 echo "## nubis vs bare Node: hello world over HTTP ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
 echo
-echo "wrk -t1, c$CONNS for $DUR and c1 for $DUR1 after a $WARM warm-up;" \
+echo "wrk -t1, c$CONNS for $DUR and c1 for $DUR1 after a $WARM warm-up, $NROUNDS interleaved rounds (medians);" \
      "pinning: $([ ${#SRV_PIN[@]} -gt 0 ] && echo 'servers (and their children) on CPU 1, wrk on CPU 0' || echo off)."
 echo
 echo "| server | c$CONNS req/s | c$CONNS p50 µs | c$CONNS p99 µs | c1 req/s | c1 p50 µs | c1 p99 µs | errors | response |"
