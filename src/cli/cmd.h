@@ -46,6 +46,12 @@ int nb_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 int nb_cli_bad_option(const char *cmd, int c, char **argv);
 /* Parses the -o/--output argument ("json" or "text") into *json; 0 or -EINVAL. */
 int nb_cli_parse_output(const char *arg, int *json);
+/*
+ * Parses the options of a command that takes only -o/--output and -h/--help
+ * (leaving optind at its first operand).  Returns -1 to go on, or the exit
+ * code to return now: 0 after printing usage for --help, 2 on a bad option.
+ */
+int nb_cli_output_opts(const char *cmd, const char *usage, int argc, char **argv, int *json);
 /* Prints j as indented JSON and a newline on stdout. */
 void nb_cli_print_json(const json_t *j);
 /*

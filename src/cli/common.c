@@ -62,6 +62,31 @@ int nb_cli_parse_output(const char *arg, int *json)
     return 0;
 }
 
+int nb_cli_output_opts(const char *cmd, const char *usage, int argc, char **argv, int *json)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    *json = 0;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+        if (c == 'o') {
+            if (nb_cli_parse_output(optarg, json))
+                return nb_cli_usage_error(cmd, "-o takes json or text");
+        } else if (c == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        } else {
+            return nb_cli_bad_option(cmd, c, argv);
+        }
+    }
+    return -1;
+}
+
 void nb_cli_print_json(const json_t *j)
 {
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);

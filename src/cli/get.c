@@ -38,27 +38,9 @@ static void print_fields(const json_t *o, const char *indent)
 
 int nb_cmd_get(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    int json = 0, c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            if (nb_cli_parse_output(optarg, &json))
-                return nb_cli_usage_error("get", "-o takes json or text");
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        default:
-            return nb_cli_bad_option("get", c, argv);
-        }
-    }
+    int json, stop = nb_cli_output_opts("get", usage, argc, argv, &json);
+    if (stop >= 0)
+        return stop;
     if (optind >= argc)
         return nb_cli_usage_error("get", "missing SERVICE or SERVICE/FUNCTION");
     if (argc - optind > 1)

@@ -77,27 +77,9 @@ static void print_table(struct row *rows, size_t n)
 
 int nb_cmd_list(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    int json = 0, c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            if (nb_cli_parse_output(optarg, &json))
-                return nb_cli_usage_error("list", "-o takes json or text");
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        default:
-            return nb_cli_bad_option("list", c, argv);
-        }
-    }
+    int json, stop = nb_cli_output_opts("list", usage, argc, argv, &json);
+    if (stop >= 0)
+        return stop;
     if (argc - optind > 1)
         return nb_cli_usage_error("list", "unexpected argument '%s'", argv[optind + 1]);
     const char *only = optind < argc ? argv[optind] : NULL;

@@ -183,25 +183,9 @@ static void print_trigger(json_t *t)
 
 static int do_list(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    int json = 0, c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        if (c == 'o') {
-            if (nb_cli_parse_output(optarg, &json))
-                return nb_cli_usage_error("trigger", "-o takes json or text");
-        } else if (c == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        } else {
-            return nb_cli_bad_option("trigger", c, argv);
-        }
-    }
+    int json, stop = nb_cli_output_opts("trigger", usage, argc, argv, &json);
+    if (stop >= 0)
+        return stop;
     if (argc - optind != 1)
         return nb_cli_usage_error("trigger", "list needs SERVICE/FUNCTION");
     _cleanup_free_ char *svc = NULL, *fn = NULL;

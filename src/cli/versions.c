@@ -22,27 +22,9 @@ static const char usage[] = "Usage: nubis versions SERVICE [-o json]\n"
 
 int nb_cmd_versions(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0},
-    };
-    int json = 0, c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            if (nb_cli_parse_output(optarg, &json))
-                return nb_cli_usage_error("versions", "-o takes json or text");
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 0;
-        default:
-            return nb_cli_bad_option("versions", c, argv);
-        }
-    }
+    int json, stop = nb_cli_output_opts("versions", usage, argc, argv, &json);
+    if (stop >= 0)
+        return stop;
     int n = argc - optind;
     char **a = argv + optind;
     int rm = n >= 1 && strcmp(a[0], "rm") == 0;
