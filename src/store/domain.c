@@ -115,13 +115,8 @@ int nb_store_domain_put(struct nb_store *st, enum nb_store_mode mode, struct nb_
         return nb_err_set(err, -EINVAL, "custom domain: name and config are required");
     pthread_mutex_lock(&st->lock);
     int r = nb_store_begin(st, err);
-    if (r == 0) {
-        r = domain_put_locked(st, mode, d, err);
-        if (r == 0)
-            r = nb_store_commit(st, err);
-        else
-            nb_store_rollback(st);
-    }
+    if (r == 0)
+        r = nb_store_end(st, domain_put_locked(st, mode, d, err), err);
     pthread_mutex_unlock(&st->lock);
     return r;
 }

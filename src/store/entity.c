@@ -251,13 +251,8 @@ static int entity_put(struct nb_store *st, const struct kind *k, enum nb_store_m
         return nb_err_set(err, -EINVAL, "%s '%s': config is missing", k->noun, key_name(k, row));
     pthread_mutex_lock(&st->lock);
     r = nb_store_begin(st, err);
-    if (r == 0) {
-        r = put_locked(st, k, mode, row, err);
-        if (r == 0)
-            r = nb_store_commit(st, err);
-        else
-            nb_store_rollback(st);
-    }
+    if (r == 0)
+        r = nb_store_end(st, put_locked(st, k, mode, row, err), err);
     pthread_mutex_unlock(&st->lock);
     return r;
 }
@@ -291,13 +286,8 @@ static int entity_delete(struct nb_store *st, const struct kind *k, const struct
         return r;
     pthread_mutex_lock(&st->lock);
     r = nb_store_begin(st, err);
-    if (r == 0) {
-        r = delete_locked(st, k, key, err);
-        if (r == 0)
-            r = nb_store_commit(st, err);
-        else
-            nb_store_rollback(st);
-    }
+    if (r == 0)
+        r = nb_store_end(st, delete_locked(st, k, key, err), err);
     pthread_mutex_unlock(&st->lock);
     return r;
 }

@@ -27,6 +27,12 @@ int nb_store_exec(struct nb_store *st, const char *sql, struct nb_err *err);
 int nb_store_begin(struct nb_store *st, struct nb_err *err);
 int nb_store_commit(struct nb_store *st, struct nb_err *err);
 void nb_store_rollback(struct nb_store *st);
+/*
+ * Ends the transaction nb_store_begin opened: commits when r (the result of
+ * the work done in it) is 0, else rolls back.  Returns r, or the commit's
+ * error.
+ */
+int nb_store_end(struct nb_store *st, int r, struct nb_err *err);
 /* Binds s (NULL binds SQL NULL) as a transient text. */
 int nb_store_bind_text(sqlite3_stmt *stmt, int idx, const char *s);
 /* Column idx as a new string (caller frees), NULL for SQL NULL. */

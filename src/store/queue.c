@@ -282,10 +282,7 @@ int nb_store_queue_apply(struct nb_store_queue *q, struct nb_store_qop *ops, siz
             r = nb_err_set(err, -EINVAL, "queue op %d is unknown", (int)ops[i].kind);
         }
     }
-    if (r == 0)
-        r = nb_store_commit(&q->st, err);
-    else
-        nb_store_rollback(&q->st);
+    r = nb_store_end(&q->st, r, err); /* also after a failed BEGIN: nothing to roll back */
     if (r < 0) {
         /* nothing was written: outputs of the failed batch must not be used */
         for (size_t i = 0; i < n; i++) {

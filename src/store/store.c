@@ -213,6 +213,14 @@ void nb_store_rollback(struct nb_store *st)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int nb_store_end(struct nb_store *st, int r, struct nb_err *err)
+{
+    if (r == 0)
+        return nb_store_commit(st, err);
+    nb_store_rollback(st);
+    return r;
+}
+
 int nb_store_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
 {
     if (!s)

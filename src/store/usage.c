@@ -91,13 +91,8 @@ int nb_store_usage_insert(struct nb_store *st, const struct nb_usage_record *v, 
         return 0;
     pthread_mutex_lock(&st->lock);
     int r = nb_store_begin(st, err);
-    if (r == 0) {
-        r = insert_locked(st, v, n, err);
-        if (r == 0)
-            r = nb_store_commit(st, err);
-        else
-            nb_store_rollback(st);
-    }
+    if (r == 0)
+        r = nb_store_end(st, insert_locked(st, v, n, err), err);
     pthread_mutex_unlock(&st->lock);
     return r;
 }

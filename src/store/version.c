@@ -224,13 +224,8 @@ int nb_store_version_publish(struct nb_store *st, const char *service, const cha
     pthread_mutex_lock(&st->lock);
     int64_t id = 0;
     int r = nb_store_begin(st, err);
-    if (r == 0) {
-        r = publish_locked(st, service, description, &id, err);
-        if (r == 0)
-            r = nb_store_commit(st, err);
-        else
-            nb_store_rollback(st);
-    }
+    if (r == 0)
+        r = nb_store_end(st, publish_locked(st, service, description, &id, err), err);
     if (r == 0)
         r = get_locked(st, service, id, out, err);
     pthread_mutex_unlock(&st->lock);
@@ -339,13 +334,8 @@ int nb_store_version_delete(struct nb_store *st, const char *service, int64_t id
 {
     pthread_mutex_lock(&st->lock);
     int r = nb_store_begin(st, err);
-    if (r == 0) {
-        r = delete_locked(st, service, id, err);
-        if (r == 0)
-            r = nb_store_commit(st, err);
-        else
-            nb_store_rollback(st);
-    }
+    if (r == 0)
+        r = nb_store_end(st, delete_locked(st, service, id, err), err);
     pthread_mutex_unlock(&st->lock);
     return r;
 }
@@ -474,13 +464,8 @@ int nb_store_alias_put(struct nb_store *st, enum nb_store_mode mode, struct nb_s
         return nb_err_set(err, -EINVAL, "alias key is missing");
     pthread_mutex_lock(&st->lock);
     int r = nb_store_begin(st, err);
-    if (r == 0) {
-        r = alias_put_locked(st, mode, a, err);
-        if (r == 0)
-            r = nb_store_commit(st, err);
-        else
-            nb_store_rollback(st);
-    }
+    if (r == 0)
+        r = nb_store_end(st, alias_put_locked(st, mode, a, err), err);
     pthread_mutex_unlock(&st->lock);
     return r;
 }
