@@ -77,5 +77,39 @@ measure() {
   P50_1[$name]=$(median ${S_P50_1[$name]}); P99_1[$name]=$(median ${S_P99_1[$name]})
   echo "   $name round $n: c$CONNS $r16 req/s p50 $p16 µs; c1 $r1 req/s p50 $p1 µs" >&2
 }
+# start_nubis SERVICE RUNTIME: writes $TMP/fn/nubis.yaml (functions test01 with
+# instanceConcurrency 16 and single with 1, the code already in $TMP/fn),
+# starts build/nubis on a free port and deploys with the CLI; sets NURL and
+# NURL1 (their trigger URLs) and CHECK[nubis], CHECK[nubis1].
+start_nubis() {
+  local svc=$1 runtime=$2 port fn
+  port=$(free_port)
+  mkdir -p "$TMP/data" "$TMP/fn"
+  { printf 'service:\n  name: %s\nfunctions:\n' "$svc"
+    for fn in test01:16 single:1; do
+      printf '  %s:\n    runtime: %s\n    handler: index.handler\n    codeUri: ./\n' "${fn%:*}" "$runtime"
+      printf '    instanceConcurrency: %s\n    triggers:\n      - name: http\n        type: http\n' "${fn#*:}"
+      printf '        config: {authType: anonymous, methods: [GET, POST]}\n'
+    done; } >"$TMP/fn/nubis.yaml"
+  echo "== nubis on 127.0.0.1:$port ($NUBIS)" >&2
+  start "$TMP/nubis.log" "$NUBIS" serve --listen "127.0.0.1:$port" --data-dir "$TMP/data"
+  wait_200 "http://127.0.0.1:$port/healthz" "$PID" || die "nubis serve not ready: $(tail -c 400 "$TMP/nubis.log")"
+  (unset NUBIS_URL NUBIS_ACCESS_KEY_ID NUBIS_ACCESS_KEY_SECRET; NUBIS_DATA_DIR=$TMP/data "$NUBIS" deploy "$TMP/fn") \
+    >"$TMP/deploy.log" 2>&1 || die "nubis deploy failed: $(tail -c 400 "$TMP/deploy.log")"
+  NURL="http://127.0.0.1:$port/2016-08-15/proxy/$svc/test01/$QUERY"
+  NURL1="http://127.0.0.1:$port/2016-08-15/proxy/$svc/single/$QUERY"
+  wait_200 "$NURL" "$PID" || die "the function does not answer 200: $(curl -s "$NURL" | head -c 300)"
+  CHECK[nubis]=$(check "$NURL")
+  CHECK[nubis1]=$(check "$NURL1")
+}
+# row NAME LABEL: the table row of NAME's medians.
+row() {
+  local n=$1
+  echo "| $2 | ${R16[$n]} | ${P50_16[$n]} | ${P99_16[$n]} | ${R1[$n]} | ${P50_1[$n]} | ${P99_1[$n]} | $(( E16[$n] + E1[$n] )) | ${CHECK[$n]} |"
+}
+# ratio A B / added A B: A's c$CONNS req/s over B's, and A's c1 p50 minus B's.
+ratio() { awk -v a="${R16[$1]:-}" -v b="${R16[$2]:-}" 'BEGIN{ if (b > 0 && a+0 == a) printf "%.2f", a/b; else print "-" }'; }
+added() { awk -v a="${P50_1[$1]:-}" -v b="${P50_1[$2]:-}" 'BEGIN{ if (a+0 == a && b+0 == b) printf "%+d", a-b; else print "-" }'; }
+NROUNDS=${ROUNDS:-3}
 declare -A R16 P50_16 P99_16 E16 R1 P50_1 P99_1 E1 CHECK NMEAS
 declare -A S_R16 S_P50_16 S_P99_16 S_R1 S_P50_1 S_P99_1

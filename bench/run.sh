@@ -19,7 +19,7 @@ NUBIS=${NUBIS_BIN:-$ROOT/build/nubis}
 NODE=${NODE:-$(command -v node)}
 PY=/usr/bin/python3
 DUR=${DUR:-10s}; DUR1=${DUR1:-5s}; WARM=${WARM:-2s}; CONNS=${CONNS:-16}; PIN=${PIN:-1}
-WORKERD=${WORKERD:-1}; NROUNDS=${ROUNDS:-3}
+WORKERD=${WORKERD:-1}
 QUERY='?name=bench'
 EXPECT='{"message":"Hello, bench!"}'
 
@@ -27,8 +27,7 @@ EXPECT='{"message":"Hello, bench!"}'
 [ -n "$NODE" ] || die "node not found"
 
 # --- nubis, with the tutorial function deployed through the CLI
-PORT=$(free_port)
-mkdir -p "$TMP/data" "$TMP/fn"
+mkdir -p "$TMP/fn"
 cat >"$TMP/fn/logic.js" <<'JS'
 exports.sayHello = function (name) { return `Hello, ${name}!`; }
 JS
@@ -42,40 +41,7 @@ exports.handler = (request, response, context) => {
   response.send(JSON.stringify({ message }));
 }
 JS
-cat >"$TMP/fn/nubis.yaml" <<YAML
-service:
-  name: myserverless
-functions:
-  test01:
-    runtime: nodejs20
-    handler: index.handler
-    codeUri: ./
-    instanceConcurrency: 16
-    triggers:
-      - name: http
-        type: http
-        config: {authType: anonymous, methods: [GET, POST]}
-  single:
-    runtime: nodejs20
-    handler: index.handler
-    codeUri: ./
-    instanceConcurrency: 1
-    triggers:
-      - name: http
-        type: http
-        config: {authType: anonymous, methods: [GET, POST]}
-YAML
-echo "== nubis on 127.0.0.1:$PORT ($NUBIS)" >&2
-start "$TMP/nubis.log" "$NUBIS" serve --listen "127.0.0.1:$PORT" --data-dir "$TMP/data"
-NPID=$PID
-wait_200 "http://127.0.0.1:$PORT/healthz" "$NPID" || die "nubis serve not ready: $(tail -c 400 "$TMP/nubis.log")"
-(unset NUBIS_URL NUBIS_ACCESS_KEY_ID NUBIS_ACCESS_KEY_SECRET; NUBIS_DATA_DIR=$TMP/data "$NUBIS" deploy "$TMP/fn") \
-  >"$TMP/deploy.log" 2>&1 || die "nubis deploy failed: $(tail -c 400 "$TMP/deploy.log")"
-NURL="http://127.0.0.1:$PORT/2016-08-15/proxy/myserverless/test01/$QUERY"
-wait_200 "$NURL" "$NPID" || die "the tutorial function does not answer 200: $(curl -s "$NURL" | head -c 300)"
-CHECK[nubis]=$(check "$NURL")
-NURL1="http://127.0.0.1:$PORT/2016-08-15/proxy/myserverless/single/$QUERY"
-CHECK[nubis1]=$(check "$NURL1")
+start_nubis myserverless nodejs20
 
 # --- the baseline
 BPORT=$(free_port)
@@ -108,10 +74,6 @@ for round in $(seq "$NROUNDS"); do
 done
 stop_all
 
-ratio=$(awk -v a="${R16[nubis]}" -v b="${R16[node]}" 'BEGIN{ if (b > 0 && a+0 == a) printf "%.2f", a/b; else print "-" }')
-wratio=$(awk -v a="${R16[nubis]}" -v b="${R16[workerd]:-}" 'BEGIN{ if (b > 0 && a+0 == a) printf "%.2f", a/b; else print "-" }')
-dp50=$(awk -v a="${P50_1[nubis]}" -v b="${P50_1[node]}" 'BEGIN{ if (a+0 == a && b+0 == b) printf "%+d", a-b; else print "-" }')
-
 echo "## nubis vs bare Node: hello world over HTTP ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
 echo
 echo "wrk -t1, c$CONNS for $DUR and c1 for $DUR1 after a $WARM warm-up, $NROUNDS interleaved rounds (medians);" \
@@ -119,11 +81,11 @@ echo "wrk -t1, c$CONNS for $DUR and c1 for $DUR1 after a $WARM warm-up, $NROUNDS
 echo
 echo "| server | c$CONNS req/s | c$CONNS p50 µs | c$CONNS p99 µs | c1 req/s | c1 p50 µs | c1 p99 µs | errors | response |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
-echo "| nubis, instanceConcurrency 16 (one instance, like the baseline) | ${R16[nubis]} | ${P50_16[nubis]} | ${P99_16[nubis]} | ${R1[nubis]} | ${P50_1[nubis]} | ${P99_1[nubis]} | $(( E16[nubis] + E1[nubis] )) | ${CHECK[nubis]} |"
-echo "| nubis, instanceConcurrency 1 (FC's default: an instance per request in flight) | ${R16[nubis1]} | ${P50_16[nubis1]} | ${P99_16[nubis1]} | ${R1[nubis1]} | ${P50_1[nubis1]} | ${P99_1[nubis1]} | $(( E16[nubis1] + E1[nubis1] )) | ${CHECK[nubis1]} |"
-echo "| Node http.createServer | ${R16[node]} | ${P50_16[node]} | ${P99_16[node]} | ${R1[node]} | ${P50_1[node]} | ${P99_1[node]} | $(( E16[node] + E1[node] )) | ${CHECK[node]} |"
-[ -n "$WBIN" ] && echo "| workerd (module worker) | ${R16[workerd]} | ${P50_16[workerd]} | ${P99_16[workerd]} | ${R1[workerd]} | ${P50_1[workerd]} | ${P99_1[workerd]} | $(( E16[workerd] + E1[workerd] )) | ${CHECK[workerd]} |"
+row nubis "nubis, instanceConcurrency 16 (one instance, like the baseline)"
+row nubis1 "nubis, instanceConcurrency 1 (FC's default: an instance per request in flight)"
+row node "Node http.createServer"
+[ -n "$WBIN" ] && row workerd "workerd (module worker)"
 echo
-echo "- nubis / node req/s at c$CONNS: **$ratio** (instanceConcurrency 16)"
-[ -n "$WBIN" ] && echo "- nubis / workerd req/s at c$CONNS: **$wratio**"
-echo "- p50 added by nubis at c1: **$dp50 µs**"
+echo "- nubis / node req/s at c$CONNS: **$(ratio nubis node)** (instanceConcurrency 16)"
+[ -n "$WBIN" ] && echo "- nubis / workerd req/s at c$CONNS: **$(ratio nubis workerd)**"
+echo "- p50 added by nubis at c1: **$(added nubis node) µs**"
