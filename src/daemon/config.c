@@ -31,6 +31,7 @@ void nb_daemon_config_default(struct nb_daemon_config *cfg)
     cfg->body_timeout_s = 30;
     cfg->keepalive_timeout_s = 60;
     cfg->max_connections = 10000;
+    cfg->max_body_buffered = 1ull << 30;
     cfg->max_instances = 100;
     cfg->idle_timeout_s = 300;
     cfg->max_queue = 1000;
@@ -70,6 +71,7 @@ static const struct key keys[] = {
     {"limits.bodyTimeout", K_UINT, OFF(body_timeout_s), 1, 3600},
     {"limits.keepAliveTimeout", K_UINT, OFF(keepalive_timeout_s), 1, 86400},
     {"limits.maxConnections", K_UINT, OFF(max_connections), 1, 1000000},
+    {"limits.maxBufferedBodyBytes", K_U64, OFF(max_body_buffered), 1 << 20, 1ull << 40},
     {"pool.maxInstances", K_INT, OFF(max_instances), 1, 10000},
     {"pool.idleTimeout", K_UINT, OFF(idle_timeout_s), 1, 86400},
     {"pool.maxQueue", K_INT, OFF(max_queue), 1, 1000000},
@@ -207,5 +209,12 @@ int nb_daemon_config_load(const char *path, struct nb_daemon_config *cfg, struct
     }
     yaml_parser_delete(&parser);
     fclose(f);
+    uint64_t body =
+        cfg->max_mgmt_body > cfg->max_sync_body ? cfg->max_mgmt_body : cfg->max_sync_body;
+    if (r == 0 && cfg->max_body_buffered <= body)
+        r = nb_err_set(err, -EINVAL,
+                       "config '%s': limits.maxBufferedBodyBytes (%llu) must exceed the largest "
+                       "body limit (%llu)",
+                       path, (unsigned long long)cfg->max_body_buffered, (unsigned long long)body);
     return r;
 }

@@ -25,6 +25,7 @@ struct nb_daemon_config {
     unsigned body_timeout_s;      /* bodyTimeout: 30 */
     unsigned keepalive_timeout_s; /* keepAliveTimeout: 60 */
     unsigned max_connections;     /* maxConnections: 10000 */
+    uint64_t max_body_buffered;   /* maxBufferedBodyBytes: 1 GiB (all connections' bodies) */
     /* pool: */
     int max_instances;        /* maxInstances: 100 (per function version) */
     unsigned idle_timeout_s;  /* idleTimeout: 300 */

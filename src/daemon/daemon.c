@@ -278,6 +278,7 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
     limits.body_timeout_ms = cfg.body_timeout_s * 1000;
     limits.idle_timeout_ms = cfg.keepalive_timeout_s * 1000;
     limits.max_connections = cfg.max_connections;
+    limits.max_body_buffered = cfg.max_body_buffered;
     if (nb_http_server_new(d.loop, &limits, nb_gateway_handle, nb_gateway_on_error, d.gw, &d.http) <
         0) {
         fprintf(stderr, "nubis: cannot create the HTTP server\n");

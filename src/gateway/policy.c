@@ -151,7 +151,13 @@ void nb_gw_policy_fn_release(struct nb_fn *fn)
 
 /* ---- answers ---- */
 
-static void throttled(struct nb_http_request *req, const char *rid, double wait_s, const char *what)
+static int peer_is_proxy(const struct nb_gw_policy *p, const struct nb_http_request *req)
+{
+    return p && p->ntrusted && nb_cidr_list_match(p->trusted, p->ntrusted, nb_http_peer_ip(req));
+}
+
+static void throttled(struct nb_gw_policy *p, struct nb_http_request *req, const char *rid,
+                      double wait_s, const char *what)
 {
     char retry[32];
     long secs = (long)wait_s;
@@ -164,6 +170,11 @@ static void throttled(struct nb_http_request *req, const char *rid, double wait_
     snprintf(msg, sizeof(msg), "rate limit exceeded for %s; retry after %s s", what, retry);
     nb_api_error_body(&body, "ResourceThrottled", msg);
     struct nb_kv h[] = {{"Retry-After", retry}};
+    /* a client that keeps sending while refused waits longer each time before
+     * its next request is read, so refusals cannot crowd out other clients;
+     * not a trusted proxy, whose connection carries other clients' requests */
+    if (!peer_is_proxy(p, req))
+        nb_http_hold(req);
     nb_gw_respond(req, 429, rid, h, 1, "application/json", body.data ?: "", body.len);
     nb_buf_release(&body);
 }
@@ -256,7 +267,7 @@ int nb_gw_policy_request(struct nb_gateway *gw, struct nb_http_request *req,
         if (r < 0) {
             char what[128];
             snprintf(what, sizeof(what), "client %s", req->client_ip);
-            throttled(req, rid, wait, what);
+            throttled(p, req, rid, wait, what);
             return -1;
         }
     }
@@ -292,7 +303,7 @@ int nb_gw_policy_rate(struct nb_gateway *gw, struct nb_http_request *req, struct
     if (take(&policy_of(gw)->fn_buckets, fn->key, &fn->rate, &wait, &inserted) < 0) {
         char what[300];
         snprintf(what, sizeof(what), "function '%s'", fn->key);
-        throttled(req, rid, wait, what);
+        throttled(policy_of(gw), req, rid, wait, what);
         return -1;
     }
     return 0;

@@ -14,7 +14,8 @@
  * Limits (see struct nb_http_limits) are answered by the server itself
  * through the error hook: headers too large -> 431, path+query too long ->
  * 414, body too large -> 413 (also before reading it when Content-Length or
- * Expect: 100-continue announce it), malformed -> 400.  Timeouts: a request
+ * Expect: 100-continue announce it), malformed -> 400, the bodies of all
+ * connections together past max_body_buffered -> 503.  Timeouts: a request
  * whose headers do not arrive in header_timeout_ms, or a body that stalls for
  * body_timeout_ms, gets 408 and the connection closes; an idle keep-alive
  * connection closes silently after idle_timeout_ms.
@@ -37,6 +38,7 @@ struct nb_http_limits {
     unsigned body_timeout_ms;   /* max gap between body reads; default 30 s */
     unsigned idle_timeout_ms;   /* keep-alive idle; default 60 s */
     unsigned max_connections;   /* beyond this, new connections are closed; default 10000 */
+    uint64_t max_body_buffered; /* request bodies of all connections in memory; default 1 GiB */
 };
 
 /* Fills limits with the defaults above. */
@@ -144,6 +146,20 @@ size_t nb_http_pending_bytes(const struct nb_http_request *req);
  */
 void nb_http_on_abort(struct nb_http_request *req, void (*cb)(struct nb_http_request *, void *),
                       void *arg);
+
+/*
+ * Asks the server not to read or parse the connection's next request for a
+ * while after req is answered: for refusals (429) to a client that keeps
+ * sending on the same connection, so that a flood of refusals costs the loop
+ * little and other clients stay fast.  The first pause is 1 ms and each
+ * refusal in a row on the connection doubles it, up to NB_HTTP_HOLD_MAX_MS;
+ * a request answered without a hold starts again from 1 ms.  Call before
+ * answering; without keep-alive it has no effect.
+ */
+#define NB_HTTP_HOLD_MAX_MS 1000
+void nb_http_hold(struct nb_http_request *req);
+/* The connection's peer address (req->client_ip may have been rewritten). */
+const char *nb_http_peer_ip(const struct nb_http_request *req);
 
 /* "OK", "Not Found", ... for a status code. */
 const char *nb_http_status_text(int status);

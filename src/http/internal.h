@@ -46,6 +46,7 @@ enum nb_http_timer_kind {
     NB_TIMER_BODY,   /* gap between body reads: 408 */
     NB_TIMER_KICK,   /* parse bytes buffered while the previous request ran */
     NB_TIMER_LINGER, /* draining after the last response: close */
+    NB_TIMER_HOLD,   /* a refused client's next request waits (nb_http_hold) */
 };
 
 enum nb_http_last_cb { NB_CB_NONE, NB_CB_URL, NB_CB_FIELD, NB_CB_VALUE };
@@ -82,6 +83,8 @@ struct nb_http_conn {
     unsigned msg_keep_alive : 1; /* http_should_keep_alive at message end */
     unsigned resp_keep_alive : 1;
     unsigned out_blocked : 1; /* answers pile up unread: parsing and reading wait (server.c) */
+    unsigned held : 1;        /* between requests, neither reading nor parsing (nb_http_hold) */
+    unsigned hold_ask : 1;    /* the handler asked for a hold after this request */
 
     /* Input: bytes [roff, rlen) of rbuf are received but not parsed yet. */
     char *rbuf;
@@ -111,6 +114,7 @@ struct nb_http_conn {
     size_t pending_bytes;         /* queued by uv_write, not yet written */
     struct nb_http_wblock *spare; /* one write block kept for reuse */
     unsigned long nreqs;
+    unsigned hold_ms;      /* the last hold; doubles while refusals follow each other */
     uint64_t linger_start; /* uv_now when draining began */
     char ip[64];
     int port;
@@ -129,8 +133,9 @@ struct nb_http_server {
     uv_timer_t abort_timer; /* runs abort callbacks registered after disconnect */
     struct nb_http_conn *conns;
     struct nb_http_conn *aborts;
-    size_t nconns;    /* connections with open handles */
-    size_t nrequests; /* requests with the handler */
+    size_t nconns;       /* connections with open handles */
+    size_t nrequests;    /* requests with the handler */
+    uint64_t body_bytes; /* body buffers of all connections (limits.max_body_buffered) */
     int port;
     int listening;
 

@@ -79,6 +79,7 @@ void nb_http_limits_default(struct nb_http_limits *l)
     l->body_timeout_ms = 30 * 1000;
     l->idle_timeout_ms = 60 * 1000;
     l->max_connections = 10000;
+    l->max_body_buffered = 1ull << 30;
 }
 
 const char *nb_http_header(const struct nb_http_request *req, const char *name)
@@ -127,7 +128,9 @@ static void conn_update_reading(struct nb_http_conn *conn)
     if (conn->state == NB_CONN_HANDLING && !conn->is_error && conn->rcap &&
         conn->rlen - conn->roff >= conn->rcap)
         want = 0; /* read buffer full of pipelined bytes: backpressure */
-    if (conn->state == NB_CONN_READING && conn->pending_bytes > OUT_HIGH) {
+    if (conn->held)
+        want = 0; /* a refused client's next request waits (nb_http_hold) */
+    else if (conn->state == NB_CONN_READING && conn->pending_bytes > OUT_HIGH) {
         want = 0; /* answers not read by the client: backpressure */
         conn->out_blocked = 1;
     }
@@ -293,19 +296,38 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     return nb_buf_append(&conn->arena, at, len) < 0 ? header_limit(conn) : 0;
 }
 
-/* Grows the body buffer to hold want bytes plus the NUL (want <= the body limit). */
-static void body_reserve(struct nb_http_conn *conn, size_t want)
+/*
+ * Grows the body buffer to hold want bytes plus the NUL (want <= the body
+ * limit).  Fails with 503 when the bodies of all connections would pass the
+ * server's budget: each request's limit alone does not bound the sum.
+ */
+static int body_reserve(struct nb_http_conn *conn, size_t want)
 {
     if (want + 1 <= conn->body_cap)
-        return;
+        return 0;
     size_t cap = conn->body_cap ? conn->body_cap : 4096;
     while (cap < want + 1)
         cap *= 2;
     size_t max = conn->body_max + 1;
     if (cap > max)
         cap = max;
+    struct nb_http_server *srv = conn->srv;
+    if (srv->body_bytes - conn->body_cap + cap > srv->limits.max_body_buffered)
+        return conn_set_error(conn, 503, "ServiceUnavailable",
+                              "the server holds too many request bodies; retry later");
     conn->body = nb_xrealloc(conn->body, cap);
+    srv->body_bytes += cap - conn->body_cap;
     conn->body_cap = cap;
+    return 0;
+}
+
+static void body_release(struct nb_http_conn *conn)
+{
+    if (conn->srv)
+        conn->srv->body_bytes -= conn->body_cap;
+    free(conn->body);
+    conn->body = NULL;
+    conn->body_cap = 0;
 }
 
 static void send_continue(struct nb_http_conn *conn)
@@ -385,8 +407,8 @@ static int on_headers_complete(http_parser *p)
     if (has_len && p->content_length > conn->body_max)
         return conn_set_error(conn, 413, "EntityTooLarge", "request body exceeds %zu bytes",
                               conn->body_max);
-    if (has_len && p->content_length > 0)
-        body_reserve(conn, (size_t)p->content_length);
+    if (has_len && p->content_length > 0 && body_reserve(conn, (size_t)p->content_length) < 0)
+        return -1;
     if (chunked || (has_len && p->content_length > 0)) {
         const char *expect = nb_http_header(req, "Expect");
         if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_major == 1 &&
@@ -403,7 +425,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
     size_t max = conn->body_max;
     if (len > max - conn->body_len)
         return conn_set_error(conn, 413, "EntityTooLarge", "request body exceeds %zu bytes", max);
-    body_reserve(conn, conn->body_len + len);
+    if (body_reserve(conn, conn->body_len + len) < 0)
+        return -1;
     memcpy(conn->body + conn->body_len, at, len);
     conn->body_len += len;
     return 0;
@@ -503,7 +526,8 @@ static void conn_process(struct nb_http_conn *conn)
     if (conn->in_process)
         return;
     conn->in_process = 1;
-    while (conn->state == NB_CONN_READING && !conn->closing && conn->roff < conn->rlen) {
+    while (conn->state == NB_CONN_READING && !conn->closing && !conn->held &&
+           conn->roff < conn->rlen) {
         if (conn->pending_bytes > OUT_HIGH) {
             conn->out_blocked = 1; /* resumed by nb_http_conn_output_drained */
             break;
@@ -560,11 +584,9 @@ static void conn_reset_request(struct nb_http_conn *conn)
     conn->is_error = 0;
     conn->err_status = 0;
     conn->body_len = 0;
-    if (conn->body_cap > BODY_KEEP_BYTES) {
-        free(conn->body);
-        conn->body = NULL;
-        conn->body_cap = 0;
-    }
+    if (conn->body_cap > BODY_KEEP_BYTES ||
+        (conn->srv && conn->srv->body_bytes > conn->srv->limits.max_body_buffered / 2))
+        body_release(conn);
     conn->abort_cb = NULL;
     conn->abort_arg = NULL;
 }
@@ -574,8 +596,8 @@ void nb_http_conn_output_drained(struct nb_http_conn *conn)
     if (!conn->out_blocked || conn->closing || conn->pending_bytes > OUT_LOW)
         return;
     conn->out_blocked = 0;
-    if (conn->state != NB_CONN_READING)
-        return;
+    if (conn->state != NB_CONN_READING || conn->held)
+        return; /* the hold's timer parses what waits */
     if (conn->roff < conn->rlen && !conn->in_process)
         conn_timer_arm(conn, NB_TIMER_KICK, 0); /* parse what waits, on the next turn */
     conn_update_reading(conn);
@@ -612,6 +634,8 @@ static void shutdown_cb(uv_shutdown_t *r, int status)
 
 void nb_http_conn_finish_request(struct nb_http_conn *conn)
 {
+    unsigned ask = conn->hold_ask;
+    conn->hold_ask = 0;
     conn->req_active = 0;
     abort_unlink(conn);
     if (conn->srv)
@@ -631,11 +655,29 @@ void nb_http_conn_finish_request(struct nb_http_conn *conn)
         return;
     }
     conn->state = NB_CONN_READING;
-    if (conn->roff < conn->rlen && !conn->in_process)
-        conn_timer_arm(conn, NB_TIMER_KICK, 0); /* pipelined bytes: parse on the next turn */
-    else
-        conn_timer_arm(conn, NB_TIMER_IDLE, conn->srv->limits.idle_timeout_ms);
+    if (ask) {
+        unsigned ms = conn->hold_ms ? conn->hold_ms * 2 : 1;
+        conn->hold_ms = ms < NB_HTTP_HOLD_MAX_MS ? ms : NB_HTTP_HOLD_MAX_MS;
+        conn->held = 1;
+        conn_timer_arm(conn, NB_TIMER_HOLD, conn->hold_ms);
+    } else {
+        conn->hold_ms = 0;
+        if (conn->roff < conn->rlen && !conn->in_process)
+            conn_timer_arm(conn, NB_TIMER_KICK, 0); /* pipelined bytes: parse on the next turn */
+        else
+            conn_timer_arm(conn, NB_TIMER_IDLE, conn->srv->limits.idle_timeout_ms);
+    }
     conn_update_reading(conn);
+}
+
+void nb_http_hold(struct nb_http_request *req)
+{
+    req->conn->hold_ask = 1;
+}
+
+const char *nb_http_peer_ip(const struct nb_http_request *req)
+{
+    return req->conn->ip;
 }
 
 static void conn_timer_cb(uv_timer_t *t)
@@ -644,6 +686,10 @@ static void conn_timer_cb(uv_timer_t *t)
     enum nb_http_timer_kind kind = conn->timer_kind;
     conn->timer_kind = NB_TIMER_NONE;
     switch (kind) {
+    case NB_TIMER_HOLD:
+        conn->held = 0;
+        /* parse what arrived before the hold, then read again */
+        /* fall through */
     case NB_TIMER_KICK:
         conn_timer_arm(conn, NB_TIMER_IDLE, conn->srv->limits.idle_timeout_ms);
         conn_process(conn);
@@ -693,7 +739,7 @@ static void conn_free(struct nb_http_conn *conn)
     nb_buf_release(&conn->arena);
     free(conn->hoff);
     free(conn->hkv);
-    free(conn->body);
+    body_release(conn);
     free(conn->spare);
     free(conn);
 }
@@ -705,6 +751,7 @@ static void conn_orphan(struct nb_http_conn *conn)
     abort_unlink(conn);
     conn_unlink(conn);
     srv->nrequests--;
+    srv->body_bytes -= conn->body_cap;
     conn->srv = NULL;
 }
 
@@ -850,6 +897,7 @@ int nb_http_server_new(uv_loop_t *loop, const struct nb_http_limits *limits,
         DEF(body_timeout_ms);
         DEF(idle_timeout_ms);
         DEF(max_connections);
+        DEF(max_body_buffered);
 #undef DEF
     }
     /* libuv writes with write(2): a client that left must be EPIPE, not a

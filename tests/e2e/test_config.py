@@ -108,6 +108,8 @@ def test_bad_config_is_refused(tmp_path):
         ("billing:\n  pricePerGbSecond: cheap\n", "billing.pricePerGbSecond: must be a number"),
         ("limits: 5\n", "limits: must be a mapping"),
         ("listen: [a\n", "line"),
+        ("limits:\n  maxBufferedBodyBytes: 10485760\n",  # below the 72 MiB upload limit
+         "limits.maxBufferedBodyBytes (10485760) must exceed the largest body limit"),
     ]:
         cfg = write(tmp_path, text)
         r = subprocess.run([NUBIS_BIN, "serve", "--config", cfg, "--data-dir",

@@ -4,6 +4,7 @@ per-client-IP rate limits with trusted proxies, IP allow/deny lists (global,
 per function, per trigger; IPv4 and IPv6) and CORS.  Each policy is shown
 refusing and allowing.
 """
+import http.client
 import json
 import os
 import time
@@ -70,6 +71,51 @@ def test_rate_limit_removed(nubis, fns):
     assert r.status_code == 200, r.text
     assert "rateLimit" not in r.json()
     assert [nubis.get(url(fns, "relimit")).status_code for _ in range(3)] == [200] * 3
+
+
+def one_connection(d):
+    return http.client.HTTPConnection("127.0.0.1", d.port, timeout=10)
+
+
+def status_on(conn, path, headers=None):
+    conn.request("GET", path, headers=headers or {})
+    r = conn.getresponse()
+    r.read()
+    return r.status
+
+
+def test_refused_client_waits_longer_each_time(nubis, fns):
+    """A client that keeps sending on a connection after a 429 has its next
+    request read after 1 ms, then 2, 4, ... (docs/security-gateway.md), while
+    other clients are answered at once."""
+    nubis.deploy(fns, "hold", fixture_files("httpfn"), rateLimit={"qps": 1, "burst": 1})
+    path = url(fns, "hold")
+    flood, other = one_connection(nubis), one_connection(nubis)
+    try:
+        assert status_on(other, url(fns, "free")) == 200  # warm
+        time.sleep(1.1)  # full bucket
+        assert status_on(flood, path) == 200
+        t0 = time.monotonic()
+        codes = [status_on(flood, path) for _ in range(9)]
+        held = time.monotonic() - t0
+        assert codes == [429] * 9, codes
+        assert held >= 0.255, held  # 1 + 2 + ... + 128 ms between the nine refusals
+        # the flooding connection now waits 256 ms; another client does not
+        t0 = time.monotonic()
+        assert status_on(other, url(fns, "free")) == 200
+        assert status_on(other, path) == 429
+        assert status_on(other, url(fns, "free")) == 200  # its own first hold: 1 ms
+        assert time.monotonic() - t0 < 0.2
+        # a request that passes starts the count again
+        time.sleep(1.1)
+        assert status_on(flood, path) == 200
+        t0 = time.monotonic()
+        assert status_on(flood, path) == 429
+        assert status_on(flood, url(fns, "free")) == 200
+        assert time.monotonic() - t0 < 0.2
+    finally:
+        flood.close()
+        other.close()
 
 
 @pytest.mark.parametrize("field,value", [
@@ -255,6 +301,15 @@ def test_global_policy_trusted_proxy(tmp_path):
         b = d.get(u, headers={"X-Forwarded-For": "198.51.100.2"})
         assert b.status_code == 200
         assert b.json()["clientIP"] == "198.51.100.2"  # the function sees the real client
+        # a proxy's connection carries other clients: refusals on it are not held
+        conn = one_connection(d)
+        try:
+            t0 = time.monotonic()
+            codes = [status_on(conn, u, a) for _ in range(9)]
+            assert codes == [429] * 9, codes
+            assert time.monotonic() - t0 < 0.2  # held, it would take 255 ms
+        finally:
+            conn.close()
         # healthz is never limited
         assert all(d.get("/healthz").status_code == 200 for _ in range(5))
     finally:

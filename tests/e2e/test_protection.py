@@ -22,6 +22,7 @@ MAX_CONNS = 64
 HEADER_TIMEOUT_S = 2
 KEEPALIVE_S = 2
 BODY_LIMIT = 1 << 20
+BODIES_BUFFERED = 4 << 20  # all connections' request bodies together
 
 HEALTH = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -35,7 +36,10 @@ def small(tmp_path_factory):
                 "  maxSyncBodyBytes: %d\n"
                 "  headerTimeout: %d\n"
                 "  keepAliveTimeout: %d\n"
-                "  maxConnections: %d\n" % (BODY_LIMIT, HEADER_TIMEOUT_S, KEEPALIVE_S, MAX_CONNS))
+                "  maxConnections: %d\n"
+                "  maxManagementBodyBytes: %d\n"
+                "  maxBufferedBodyBytes: %d\n" % (BODY_LIMIT, HEADER_TIMEOUT_S, KEEPALIVE_S,
+                                                  MAX_CONNS, 2 * BODY_LIMIT, BODIES_BUFFERED))
     d = Daemon(root).start(["--config", cfg])
     yield d
     d.check_clean_exit(d.stop())
@@ -276,6 +280,41 @@ def test_chunked_upload_past_the_limit_is_cut_and_memory_stays_flat(small):
     c.sendall(HEALTH)
     assert status(read_response(c)) == 200
     c.close()
+
+
+def test_bodies_in_memory_have_a_server_wide_budget(small):
+    """Each body is under its limit, but together they may not pass
+    limits.maxBufferedBodyBytes: the connection that would is refused with 503
+    at once; the others complete, and their memory is given back."""
+    head = (b"POST /fn/nosuch/fn/upload HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: %d\r\n\r\n" % BODY_LIMIT)
+    half = b"x" * (BODY_LIMIT // 2)
+    slow = []
+    try:
+        for _ in range(3):  # 3 MiB of the 4 MiB budget, bodies half sent
+            s = connect(small)
+            s.sendall(head + half)
+            slow.append(s)
+        time.sleep(0.3)
+        extra = connect(small)
+        extra.sendall(head)
+        got = read_response(extra)
+        extra.close()
+        assert status(got) == 503, got[:300]
+        assert b"ServiceUnavailable" in got and b"request bodies" in got
+        # the three uploads finish (the route does not exist: 404, after the whole body)
+        for s in slow:
+            s.sendall(half)
+        for s in slow:
+            assert status(read_response(s)) == 404
+        # their buffers were released: a new upload of the same size is taken
+        again = connect(small)
+        again.sendall(head + half + half)
+        assert status(read_response(again)) == 404
+        again.close()
+    finally:
+        for s in slow:
+            s.close()
 
 
 def test_pipelining_without_reading_is_held_back(small):
