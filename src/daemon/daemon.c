@@ -7,6 +7,12 @@
  * gateway, and only then does the HTTP server listen and the endpoint file
  * appear (so a client that sees the file can use it).  Shutdown is the
  * reverse: stop accepting, let requests in flight finish, stop instances.
+ *
+ * Log lines are buffered by the logstore; a prepare handle writes them once
+ * per loop iteration, just before the loop waits for I/O (one write(2) per
+ * function's file instead of one per line).  It closes with the signal
+ * handles once the instances are down, and nb_logstore_close writes what
+ * the last iterations appended.
  */
 #include "daemon/daemon.h"
 
@@ -112,8 +118,10 @@ struct daemon {
     struct nb_gateway *gw;
     struct nb_sched *sched;
     struct nb_meter *meter;
+    struct nb_logstore *logs;
     uv_signal_t sigterm, sigint;
     uv_timer_t drain;
+    uv_prepare_t flush_logs;
     int stopping;
 };
 
@@ -123,7 +131,16 @@ static void on_sched_down(void *arg)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->drain, NULL);
+    nb_logstore_flush(d->logs);
+    uv_close((uv_handle_t *)&d->flush_logs, NULL);
     nb_meter_stop(d->meter);
+}
+
+/* Once per loop iteration, before polling: the lines appended in it reach their files. */
+static void on_prepare(uv_prepare_t *p)
+{
+    struct daemon *d = p->data;
+    nb_logstore_flush(d->logs);
 }
 
 /* Management work still running on the thread pool finishes before instances stop. */
@@ -231,7 +248,7 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
         return 1;
     }
 
-    struct daemon d = {.loop = uv_default_loop()};
+    struct daemon d = {.loop = uv_default_loop(), .logs = logs};
     d.sched = nb_sched_new(d.loop, runtimes_dir, logs);
     nb_sched_set_prewarm(d.sched, cfg.prewarm);
     d.meter = nb_meter_new(d.loop, store, &cfg.meter);
@@ -301,9 +318,11 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);
     uv_timer_init(d.loop, &d.drain);
-    d.sigterm.data = d.sigint.data = d.drain.data = &d;
+    uv_prepare_init(d.loop, &d.flush_logs);
+    d.sigterm.data = d.sigint.data = d.drain.data = d.flush_logs.data = &d;
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_prepare_start(&d.flush_logs, on_prepare);
     nb_info("daemon", "nubis listening on %s (data dir %s, %zu functions, runtimes %s)", endpoint,
             data_dir, nfns, runtimes_dir);
 
@@ -312,8 +331,8 @@ int nb_daemon_run(const struct nb_daemon_options *opts)
     nb_http_server_free(d.http);
     nb_gateway_free(d.gw);
     nb_sched_free(d.sched);
-    nb_meter_free(d.meter); /* writes the last usage records */
-    nb_logstore_close(logs);
+    nb_meter_free(d.meter);  /* writes the last usage records */
+    nb_logstore_close(logs); /* writes the lines appended since the last flush */
     nb_codestore_close(code);
     nb_store_close(store);
     uv_loop_close(d.loop);

@@ -5,18 +5,28 @@
  *
  * Each function's log is DIR/<service>/<function>.log, opened lazily with
  * O_APPEND and kept open in a map (at most MAX_OPEN fds; the least recently
- * used is closed beyond that).  A line is encoded with jansson and written
- * with one write(2).  Before a write that would take the file past max_bytes
- * the file is renamed to .log.1 (dropping the previous one) and a new one is
- * opened, so a function holds at most 2 x max_bytes (plus one line when a
- * single line is larger than max_bytes).
+ * used is closed beyond that).  A line is encoded straight into bytes (the
+ * output of jansson's json_dumps(JSON_COMPACT) of the same object, byte for
+ * byte, without building one) and appended to the file's pending buffer;
+ * nb_logstore_flush, which the daemon calls once per loop iteration, writes
+ * each file's pending bytes with one write(2).  A pending buffer never holds
+ * more than PENDING_MAX bytes: a line that would pass it flushes first (and
+ * a line that alone passes it is written at once).  Closing an fd (LRU,
+ * rotation, nb_logstore_close) flushes first; removing a function drops its
+ * pending bytes.  Before a line that would take the file (written plus
+ * pending bytes) past max_bytes, the pending bytes are written and the file
+ * is renamed to .log.1 (dropping the previous one) and a new one is opened,
+ * so a function holds at most 2 x max_bytes (plus one line when a single
+ * line is larger than max_bytes).
  *
- * Locking: `lock` guards the open-file map and rotation; a query opens
- * .log.1 and .log under it (so a rotation cannot slip between the two opens)
- * and then reads without it.  Followers live in their own map guarded by the
- * recursive `follow_lock`, which is held while callbacks run: a callback may
- * unfollow (itself or another) or follow; a removed follower is only marked
- * dead during dispatch and freed when the outermost dispatch ends.
+ * Locking: `lock` guards the open-file map, the pending buffers and
+ * rotation; a query writes the function's pending bytes and opens .log.1 and
+ * .log under it (so it sees every line appended before it started, and a
+ * rotation cannot slip between the two opens) and then reads without it.
+ * Followers live in their own map guarded by the recursive `follow_lock`,
+ * which is held while callbacks run: a callback may unfollow (itself or
+ * another) or follow; a removed follower is only marked dead during dispatch
+ * and freed when the outermost dispatch ends.
  *
  * Lines: messages over 16 KiB are cut at a UTF-8 boundary, end in "..." and
  * carry "truncated":true; invalid UTF-8 and NUL bytes become U+FFFD so every
@@ -44,11 +54,17 @@
 #define MAX_MESSAGE (16 * 1024)
 #define MAX_OPEN 256
 #define MAX_NAME 256
+#define PENDING_MAX (64 * 1024) /* cap on a file's pending bytes */
+#define PENDING_KEEP 4096       /* a larger pending buffer is freed once written */
+#define ENCODE_STACK 4096       /* lines whose bound fits are encoded on the stack */
 
 struct fn_file {
     int fd;
-    uint64_t size;
+    uint64_t size; /* bytes in the file (pending ones not counted) */
     uint64_t last_use;
+    char *pending; /* encoded lines not yet written, at most PENDING_MAX bytes */
+    size_t pending_len, pending_cap;
+    struct fn_file *dirty_next, *dirty_prev; /* in ls->dirty while pending_len > 0 */
 };
 
 struct follower {
@@ -67,8 +83,9 @@ struct nb_logstore {
     char *dir;
     uint64_t max_bytes;
 
-    pthread_mutex_t lock; /* files, nopen, tick, rotation */
-    struct nb_map files;  /* "service/function" -> struct fn_file */
+    pthread_mutex_t lock;  /* files, nopen, tick, dirty, pending buffers, rotation */
+    struct nb_map files;   /* "service/function" -> struct fn_file */
+    struct fn_file *dirty; /* the files with pending bytes */
     size_t nopen;
     uint64_t tick;
 
@@ -112,6 +129,9 @@ int nb_logstore_open(const char *dir, uint64_t max_bytes_per_function, struct nb
     return 0;
 }
 
+static void close_fd(struct nb_logstore *ls, struct fn_file *f);
+
+/* Writes every pending line, then closes the files. */
 void nb_logstore_close(struct nb_logstore *ls)
 {
     if (!ls)
@@ -121,7 +141,8 @@ void nb_logstore_close(struct nb_logstore *ls)
     for (size_t i = 0; nb_map_next(&ls->files, &i, &k, &v);) {
         struct fn_file *f = v;
         if (f->fd >= 0)
-            close(f->fd);
+            close_fd(ls, f);
+        free(f->pending);
         free(f);
     }
     nb_map_release(&ls->files);
@@ -172,45 +193,108 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 }
 
 /*
- * A JSON string of s[0..n): invalid UTF-8 bytes and NULs become U+FFFD (a
- * "\u0000" would make readers using jansson without JSON_ALLOW_NUL drop the
- * line).  Never NULL.
+ * Writes at p the body of the JSON string of s[0..n) (no quotes) exactly as
+ * json_dumps would write json_stringn() of it: '"' '\\' \b \f \n \r \t as
+ * short escapes, other bytes < 0x20 as \u00XX (upper-case hex), everything
+ * else as is ('/' and 0x7f included).  Invalid UTF-8 bytes and NULs become
+ * U+FFFD, one per byte (a "\u0000" would make readers using jansson without
+ * JSON_ALLOW_NUL drop the line).  At most 6n bytes; returns the end.
  */
-static json_t *json_str(const char *s, size_t n)
+static char *put_chars(char *p, const char *s, size_t n)
 {
-    json_t *j = memchr(s, 0, n) ? NULL : json_stringn(s, n);
-    if (j)
-        return j;
-    char *clean = nb_xmalloc(n * 3 + 1);
-    size_t o = 0;
+    static const char hex[] = "0123456789ABCDEF";
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t l = u[i] ? utf8_seq(u + i, n - i) : 0;
-        if (l == 0) {
-            memcpy(clean + o, "\xef\xbf\xbd", 3);
-            o += 3;
+        unsigned c = u[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *p++ = (char)c;
             i++;
-        } else {
-            memcpy(clean + o, u + i, l);
-            o += l;
-            i += l;
+            continue;
         }
+        if (c >= 0x80) {
+            size_t l = utf8_seq(u + i, n - i);
+            if (l == 0) {
+                memcpy(p, "\xef\xbf\xbd", 3);
+                p += 3;
+                i++;
+            } else {
+                memcpy(p, u + i, l);
+                p += l;
+                i += l;
+            }
+            continue;
+        }
+        i++;
+        char e;
+        switch (c) {
+        case '"':
+            e = '"';
+            break;
+        case '\\':
+            e = '\\';
+            break;
+        case '\b':
+            e = 'b';
+            break;
+        case '\f':
+            e = 'f';
+            break;
+        case '\n':
+            e = 'n';
+            break;
+        case '\r':
+            e = 'r';
+            break;
+        case '\t':
+            e = 't';
+            break;
+        case 0:
+            memcpy(p, "\xef\xbf\xbd", 3);
+            p += 3;
+            continue;
+        default:
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[c >> 4];
+            p[5] = hex[c & 0xf];
+            p += 6;
+            continue;
+        }
+        *p++ = '\\';
+        *p++ = e;
     }
-    j = json_stringn(clean, o);
-    free(clean);
-    return j ? j : json_string("");
+    return p;
 }
 
-/*
- * Encodes line as one NDJSON line (with its '\n'); caller frees.  *cut is
- * set when the message was longer than MAX_MESSAGE and cut (at a UTF-8
- * boundary), in which case *msg_len is the kept length.
- */
-static char *encode(const struct nb_log_line *line, int64_t time_ms, size_t *len, size_t *msg_len,
-                    int *cut)
+/* Writes v in decimal at p (at most 20 bytes); returns the end. */
+static char *put_int(char *p, int64_t v)
 {
-    const char *msg = line->message ? line->message : "";
-    size_t n = line->message ? line->message_len : 0;
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    char tmp[20];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *p++ = '-';
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static char *put_lit(char *p, const char *lit, size_t n)
+{
+    memcpy(p, lit, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put_lit(p, lit, sizeof(lit) - 1)
+
+/*
+ * The length of msg[0..n) kept in the file: over MAX_MESSAGE it is cut (at a
+ * UTF-8 boundary) and *cut is set (the line then ends the message in "...").
+ */
+static size_t cut_message(const char *msg, size_t n, int *cut)
+{
     *cut = 0;
     if (n > MAX_MESSAGE) {
         n = MAX_MESSAGE;
@@ -219,33 +303,38 @@ static char *encode(const struct nb_log_line *line, int64_t time_ms, size_t *len
             n--;
         *cut = 1;
     }
-    *msg_len = n;
-    json_t *o = json_object();
-    json_object_set_new(o, "time", json_integer(time_ms));
-    const char *rid = line->request_id ? line->request_id : "";
-    const char *stream = line->stream ? line->stream : "stdout";
-    json_object_set_new(o, "requestId", json_str(rid, strlen(rid)));
-    json_object_set_new(o, "stream", json_str(stream, strlen(stream)));
-    if (*cut) {
-        char *m = nb_xmalloc(n + 4);
-        memcpy(m, msg, n);
-        memcpy(m + n, "...", 4);
-        json_object_set_new(o, "message", json_str(m, n + 3));
-        json_object_set_new(o, "truncated", json_true());
-        free(m);
-    } else {
-        json_object_set_new(o, "message", json_str(msg, n));
-    }
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    size_t l = strlen(s);
-    char *out = nb_xmalloc(l + 2);
-    memcpy(out, s, l);
-    out[l] = '\n';
-    out[l + 1] = '\0';
-    free(s);
-    *len = l + 1;
-    return out;
+    return n;
+}
+
+/* The most bytes encode() can write for these lengths. */
+static size_t encode_bound(size_t rid_len, size_t stream_len, size_t msg_len)
+{
+    return 6 * (rid_len + stream_len + msg_len) + 128;
+}
+
+/*
+ * Writes at out (encode_bound() bytes) the NDJSON line, with its '\n':
+ * {"time":T,"requestId":"...","stream":"...","message":"..."} plus "..." at
+ * the end of the message and ,"truncated":true when cut.  msg is already cut
+ * (cut_message).  Returns the length.
+ */
+static size_t encode(char *out, int64_t time_ms, const char *rid, size_t rid_len,
+                     const char *stream, size_t stream_len, const char *msg, size_t msg_len,
+                     int cut)
+{
+    char *p = PUT_LIT(out, "{\"time\":");
+    p = put_int(p, time_ms);
+    p = PUT_LIT(p, ",\"requestId\":\"");
+    p = put_chars(p, rid, rid_len);
+    p = PUT_LIT(p, "\",\"stream\":\"");
+    p = put_chars(p, stream, stream_len);
+    p = PUT_LIT(p, "\",\"message\":\"");
+    p = put_chars(p, msg, msg_len);
+    if (cut)
+        p = PUT_LIT(p, "...\",\"truncated\":true}\n");
+    else
+        p = PUT_LIT(p, "\"}\n");
+    return (size_t)(p - out);
 }
 
 /* ---- files ---- */
@@ -254,6 +343,77 @@ static char *log_path(struct nb_logstore *ls, const char *service, const char *f
                       const char *suffix)
 {
     return nb_xasprintf("%s/%s/%s.log%s", ls->dir, service, function, suffix);
+}
+
+static void dirty_add(struct nb_logstore *ls, struct fn_file *f)
+{
+    f->dirty_prev = NULL;
+    f->dirty_next = ls->dirty;
+    if (ls->dirty)
+        ls->dirty->dirty_prev = f;
+    ls->dirty = f;
+}
+
+static void dirty_del(struct nb_logstore *ls, struct fn_file *f)
+{
+    if (f->dirty_prev)
+        f->dirty_prev->dirty_next = f->dirty_next;
+    else
+        ls->dirty = f->dirty_next;
+    if (f->dirty_next)
+        f->dirty_next->dirty_prev = f->dirty_prev;
+    f->dirty_next = f->dirty_prev = NULL;
+}
+
+/* Forgets f's pending bytes (lock held); a large buffer is freed. */
+static void drop_pending(struct nb_logstore *ls, struct fn_file *f)
+{
+    if (f->pending_len > 0)
+        dirty_del(ls, f);
+    f->pending_len = 0;
+    if (f->pending_cap > PENDING_KEEP || f->fd < 0) {
+        free(f->pending);
+        f->pending = NULL;
+        f->pending_cap = 0;
+    }
+}
+
+/*
+ * Writes data[0..len) to f's fd (lock held), retrying short writes; on an
+ * error the rest is dropped (as a failed write(2) of a line always was).
+ */
+static void write_all(struct fn_file *f, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(f->fd, data, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        f->size += (uint64_t)w;
+        data += w;
+        len -= (size_t)w;
+    }
+}
+
+/* Writes f's pending bytes with one write(2) (lock held). */
+static void flush_file(struct nb_logstore *ls, struct fn_file *f)
+{
+    if (f->pending_len == 0)
+        return;
+    if (f->fd >= 0)
+        write_all(f, f->pending, f->pending_len);
+    drop_pending(ls, f);
+}
+
+/* Writes f's pending bytes and closes its fd (lock held). */
+static void close_fd(struct nb_logstore *ls, struct fn_file *f)
+{
+    flush_file(ls, f);
+    close(f->fd);
+    f->fd = -1;
+    ls->nopen--;
+    drop_pending(ls, f); /* frees the buffer of a closed file */
 }
 
 /* Closes the least recently used open file (lock held). */
@@ -267,11 +427,8 @@ static void close_lru(struct nb_logstore *ls)
         if (f->fd >= 0 && (!old || f->last_use < old->last_use))
             old = f;
     }
-    if (old) {
-        close(old->fd);
-        old->fd = -1;
-        ls->nopen--;
-    }
+    if (old)
+        close_fd(ls, old);
 }
 
 /* Opens (creating) the function's .log (lock held); 0 or -errno. */
@@ -297,20 +454,25 @@ static int open_file(struct nb_logstore *ls, struct fn_file *f, const char *serv
     return 0;
 }
 
-/* Moves .log to .log.1 and closes it (lock held); the next write opens a new .log. */
+/*
+ * Writes the pending bytes, moves .log to .log.1 and closes it (lock held);
+ * the next line opens a new .log.
+ */
 static void rotate(struct nb_logstore *ls, struct fn_file *f, const char *service,
                    const char *function)
 {
     _cleanup_free_ char *cur = log_path(ls, service, function, "");
     _cleanup_free_ char *old = log_path(ls, service, function, ".1");
+    flush_file(ls, f);
     rename(cur, old);
-    close(f->fd);
-    f->fd = -1;
+    close_fd(ls, f);
     f->size = 0;
-    ls->nopen--;
 }
 
-/* Writes data as one line of service/function, rotating first if needed. */
+/*
+ * Adds data (one encoded line) to the pending bytes of service/function,
+ * rotating first if needed; keeps the pending bytes under PENDING_MAX.
+ */
 static void write_line(struct nb_logstore *ls, const char *key, const char *service,
                        const char *function, const char *data, size_t len)
 {
@@ -324,7 +486,8 @@ static void write_line(struct nb_logstore *ls, const char *key, const char *serv
     for (int attempt = 0; attempt < 2; attempt++) {
         if (f->fd < 0 && open_file(ls, f, service, function) < 0)
             goto out;
-        if (f->size > 0 && f->size + len > ls->max_bytes)
+        uint64_t size = f->size + f->pending_len;
+        if (size > 0 && size + len > ls->max_bytes)
             rotate(ls, f, service, function);
         else
             break;
@@ -332,13 +495,40 @@ static void write_line(struct nb_logstore *ls, const char *key, const char *serv
     if (f->fd < 0)
         goto out;
     f->last_use = ++ls->tick;
-    ssize_t w;
-    do
-        w = write(f->fd, data, len);
-    while (w < 0 && errno == EINTR);
-    if (w > 0)
-        f->size += (uint64_t)w;
+    if (f->pending_len + len > PENDING_MAX)
+        flush_file(ls, f);
+    if (len > PENDING_MAX) {
+        write_all(f, data, len); /* alone, with the buffer empty: order kept */
+        goto out;
+    }
+    if (f->pending_cap < f->pending_len + len) {
+        size_t cap = f->pending_cap ? f->pending_cap : 1024;
+        while (cap < f->pending_len + len)
+            cap *= 2;
+        if (cap > PENDING_MAX)
+            cap = PENDING_MAX;
+        f->pending = nb_xrealloc(f->pending, cap);
+        f->pending_cap = cap;
+    }
+    if (f->pending_len == 0)
+        dirty_add(ls, f);
+    memcpy(f->pending + f->pending_len, data, len);
+    f->pending_len += len;
 out:
+    pthread_mutex_unlock(&ls->lock);
+}
+
+/*
+ * Writes every file's pending bytes, one write(2) per file.  Called by the
+ * daemon once per loop iteration, before the loop waits for I/O.
+ */
+void nb_logstore_flush(struct nb_logstore *ls)
+{
+    if (!ls)
+        return;
+    pthread_mutex_lock(&ls->lock);
+    while (ls->dirty)
+        flush_file(ls, ls->dirty);
     pthread_mutex_unlock(&ls->lock);
 }
 
@@ -436,17 +626,25 @@ void nb_logstore_append(struct nb_logstore *ls, const char *service, const char 
     if (!ls || !line || !valid_name(service) || !valid_name(function))
         return;
     int64_t t = line->time_ms ? line->time_ms : nb_wall_ms();
-    size_t len, msg_len;
-    int cut;
-    _cleanup_free_ char *data = encode(line, t, &len, &msg_len, &cut);
+    const char *rid = line->request_id ? line->request_id : "";
+    const char *stream = line->stream ? line->stream : "stdout";
+    size_t rid_len = strlen(rid), stream_len = strlen(stream);
+    int cut = 0;
+    size_t msg_len = line->message ? cut_message(line->message, line->message_len, &cut) : 0;
+    size_t bound = encode_bound(rid_len, stream_len, msg_len);
+    char stack[ENCODE_STACK];
+    _cleanup_free_ char *heap = bound > sizeof(stack) ? nb_xmalloc(bound) : NULL;
+    char *data = heap ? heap : stack;
+    size_t len = encode(data, t, rid, rid_len, stream, stream_len,
+                        line->message ? line->message : "", msg_len, cut);
     char key[2 * MAX_NAME + 2];
     snprintf(key, sizeof(key), "%s/%s", service, function);
     write_line(ls, key, service, function, data, len);
 
     struct nb_log_line copy = *line;
     copy.time_ms = t;
-    copy.request_id = line->request_id ? line->request_id : "";
-    copy.stream = line->stream ? line->stream : "stdout";
+    copy.request_id = rid;
+    copy.stream = stream;
     _cleanup_free_ char *msg = NULL;
     if (cut) {
         msg = nb_xstrndup(line->message, msg_len);
@@ -537,19 +735,25 @@ static void scan(const char *data, size_t len, int64_t since_ms, const char *req
 }
 
 /*
- * Lines are read from .log.1 then .log (both opened under the lock so that
- * a rotation cannot happen between the opens).  If out cannot hold all the
- * selected lines, the oldest are dropped so that the newest fit; that is
- * not an error.  limit 0 means no limit.  0, -EINVAL (bad name) or -errno.
+ * Lines are read from .log.1 then .log (both opened under the lock, after
+ * writing the function's pending bytes, so that a rotation cannot happen
+ * between the opens).  If out cannot hold all the selected lines, the oldest
+ * are dropped so that the newest fit; that is not an error.  limit 0 means no limit.  0, -EINVAL
+ * (bad name) or -errno.
  */
 int nb_logstore_query(struct nb_logstore *ls, const char *service, const char *function,
                       int64_t since_ms, const char *request_id, size_t limit, struct nb_buf *out)
 {
     if (!valid_name(service) || !valid_name(function))
         return -EINVAL;
+    char key[2 * MAX_NAME + 2];
+    snprintf(key, sizeof(key), "%s/%s", service, function);
     _cleanup_free_ char *p1 = log_path(ls, service, function, ".1");
     _cleanup_free_ char *p0 = log_path(ls, service, function, "");
     pthread_mutex_lock(&ls->lock);
+    struct fn_file *f = nb_map_get(&ls->files, key);
+    if (f)
+        flush_file(ls, f); /* lines appended before the query are in the file */
     _cleanup_close_ int fd1 = open(p1, O_RDONLY | O_CLOEXEC);
     int e1 = errno;
     _cleanup_close_ int fd0 = open(p0, O_RDONLY | O_CLOEXEC);
@@ -604,10 +808,12 @@ void nb_logstore_remove(struct nb_logstore *ls, const char *service, const char 
     pthread_mutex_lock(&ls->lock);
     struct fn_file *f = nb_map_del(&ls->files, key);
     if (f) {
+        drop_pending(ls, f); /* the lines of a deleted function are not written */
         if (f->fd >= 0) {
             close(f->fd);
             ls->nopen--;
         }
+        free(f->pending);
         free(f);
     }
     unlink(p0);
