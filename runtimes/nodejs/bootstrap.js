@@ -92,6 +92,16 @@ function onData(chunk) {
     chunks.push(chunk);
     buffered += chunk.length;
     if (buffered < need) return;
+    /* answers of synchronous handlers to the frames of this chunk leave in one write */
+    sock.cork();
+    try {
+        readFrames();
+    } finally {
+        sock.uncork();
+    }
+}
+
+function readFrames() {
     const buf = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, buffered);
     let off = 0;
     need = HDR;
