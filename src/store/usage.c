@@ -2,8 +2,9 @@
  * usage.c: usage records and their hourly sums (see store.h).
  *
  * A batch of records is written in one transaction: each record is
- * inserted into usage_records and added to its (hour, service, function)
- * row of usage_hourly with an upsert, so a sum can never disagree with the
+ * inserted into usage_records, and the batch's records are summed per
+ * (hour, service, function) in memory and added to those rows of
+ * usage_hourly with one upsert each, so a sum can never disagree with the
  * records it was built from (both are in or neither is).  Pruning removes
  * old records only; the hourly sums are the bill's source and are kept.
  */
@@ -11,8 +12,10 @@
 #include "store/store.h"
 
 #include "base/alloc.h"
+#include "base/map.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define HOUR_MS 3600000LL
@@ -25,6 +28,38 @@ static int64_t hour_of(int64_t ms)
 static int is_error(const char *status)
 {
     return strcmp(status, "success") != 0;
+}
+
+/* One (hour, service, function) row's share of a batch. */
+struct hour_sum {
+    const struct nb_usage_record *first; /* names and hour */
+    int64_t hour;
+    uint64_t invocations, errors, cold, duration_us, billed_ms, mb_ms;
+};
+
+static int add_sums(struct nb_store *st, sqlite3_stmt *sum, struct nb_map *groups,
+                    struct nb_err *err)
+{
+    const char *k;
+    void *val;
+    for (size_t it = 0; nb_map_next(groups, &it, &k, &val);) {
+        const struct hour_sum *g = val;
+        sqlite3_reset(sum);
+        int rc = sqlite3_bind_int64(sum, 1, g->hour);
+        rc = rc ?: nb_store_bind_text(sum, 2, g->first->service);
+        rc = rc ?: nb_store_bind_text(sum, 3, g->first->function);
+        rc = rc ?: sqlite3_bind_int64(sum, 4, (sqlite3_int64)g->invocations);
+        rc = rc ?: sqlite3_bind_int64(sum, 5, (sqlite3_int64)g->errors);
+        rc = rc ?: sqlite3_bind_int64(sum, 6, (sqlite3_int64)g->cold);
+        rc = rc ?: sqlite3_bind_int64(sum, 7, (sqlite3_int64)g->duration_us);
+        rc = rc ?: sqlite3_bind_int64(sum, 8, (sqlite3_int64)g->billed_ms);
+        rc = rc ?: sqlite3_bind_int64(sum, 9, (sqlite3_int64)g->mb_ms);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(sum);
+        if (rc != SQLITE_DONE)
+            return nb_store_sql_err(st, rc, err, "add usage to its hour");
+    }
+    return 0;
 }
 
 static int insert_locked(struct nb_store *st, const struct nb_usage_record *v, size_t n,
@@ -40,18 +75,20 @@ static int insert_locked(struct nb_store *st, const struct nb_usage_record *v, s
         r = nb_store_prepare(st,
                              "INSERT INTO usage_hourly (hour, service, function, invocations,"
                              " errors, cold_starts, duration_us, billed_ms, mb_ms)"
-                             " VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                              " ON CONFLICT (hour, service, function) DO UPDATE SET"
-                             " invocations = invocations + 1, errors = errors + ?4,"
-                             " cold_starts = cold_starts + ?5, duration_us = duration_us + ?6,"
-                             " billed_ms = billed_ms + ?7, mb_ms = mb_ms + ?8",
+                             " invocations = invocations + ?4, errors = errors + ?5,"
+                             " cold_starts = cold_starts + ?6, duration_us = duration_us + ?7,"
+                             " billed_ms = billed_ms + ?8, mb_ms = mb_ms + ?9",
                              &sum, err);
     if (r < 0)
         return r;
-    for (size_t i = 0; i < n; i++) {
+    struct nb_map groups;
+    nb_map_init(&groups);
+    struct hour_sum *last = NULL;
+    for (size_t i = 0; i < n && r == 0; i++) {
         const struct nb_usage_record *u = &v[i];
         sqlite3_reset(rec);
-        sqlite3_reset(sum);
         int rc = sqlite3_bind_int64(rec, 1, u->time_ms);
         rc = rc ?: nb_store_bind_text(rec, 2, u->request_id);
         rc = rc ?: nb_store_bind_text(rec, 3, u->service);
@@ -66,22 +103,40 @@ static int insert_locked(struct nb_store *st, const struct nb_usage_record *v, s
         rc = rc ?: nb_store_bind_text(rec, 12, u->status);
         if (rc == SQLITE_OK)
             rc = sqlite3_step(rec);
-        if (rc != SQLITE_DONE)
-            return nb_store_sql_err(st, rc, err, "insert usage record");
-        rc = sqlite3_bind_int64(sum, 1, hour_of(u->time_ms));
-        rc = rc ?: nb_store_bind_text(sum, 2, u->service);
-        rc = rc ?: nb_store_bind_text(sum, 3, u->function);
-        rc = rc ?: sqlite3_bind_int(sum, 4, is_error(u->status));
-        rc = rc ?: sqlite3_bind_int(sum, 5, u->cold ? 1 : 0);
-        rc = rc ?: sqlite3_bind_int64(sum, 6, (sqlite3_int64)u->duration_us);
-        rc = rc ?: sqlite3_bind_int64(sum, 7, (sqlite3_int64)u->billed_ms);
-        rc = rc ?: sqlite3_bind_int64(sum, 8, (sqlite3_int64)u->mb_ms);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_step(sum);
-        if (rc != SQLITE_DONE)
-            return nb_store_sql_err(st, rc, err, "add usage to its hour");
+        if (rc != SQLITE_DONE) {
+            r = nb_store_sql_err(st, rc, err, "insert usage record");
+            break;
+        }
+        int64_t hour = hour_of(u->time_ms);
+        struct hour_sum *g = last;
+        if (!g || g->hour != hour || strcmp(g->first->service, u->service) != 0 ||
+            strcmp(g->first->function, u->function) != 0) {
+            char key[320];
+            snprintf(key, sizeof(key), "%lld/%s/%s", (long long)hour, u->service, u->function);
+            g = nb_map_get(&groups, key);
+            if (!g) {
+                g = nb_xcalloc(1, sizeof(*g));
+                g->first = u;
+                g->hour = hour;
+                nb_map_put(&groups, key, g);
+            }
+            last = g;
+        }
+        g->invocations++;
+        g->errors += (uint64_t)is_error(u->status);
+        g->cold += u->cold ? 1 : 0;
+        g->duration_us += u->duration_us;
+        g->billed_ms += u->billed_ms;
+        g->mb_ms += u->mb_ms;
     }
-    return 0;
+    if (r == 0)
+        r = add_sums(st, sum, &groups, err);
+    const char *k;
+    void *val;
+    for (size_t it = 0; nb_map_next(&groups, &it, &k, &val);)
+        free(val);
+    nb_map_release(&groups);
+    return r;
 }
 
 int nb_store_usage_insert(struct nb_store *st, const struct nb_usage_record *v, size_t n,
