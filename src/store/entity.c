@@ -160,7 +160,7 @@ static int entity_get(struct nb_store *st, const struct kind *k, const struct nb
     int r = check_keys(k, key, err);
     if (r < 0)
         return r;
-    pthread_mutex_lock(&st->lock);
+    _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(st);
     _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
     r = nb_store_prepare(st, k->select, &stmt, err);
     if (r == 0) {
@@ -174,7 +174,6 @@ static int entity_get(struct nb_store *st, const struct kind *k, const struct nb
         else
             r = nb_store_sql_err(st, rc, err, "get");
     }
-    pthread_mutex_unlock(&st->lock);
     return r;
 }
 

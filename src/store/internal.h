@@ -44,4 +44,23 @@ static inline void nb_store_finalizep(sqlite3_stmt **stmt)
 }
 #define _cleanup_stmt_ __attribute__((cleanup(nb_store_finalizep)))
 
+/*
+ * Takes st's lock until the end of the enclosing scope:
+ *     _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(st);
+ * Declared before the scope's _cleanup_stmt_ statements, it is released
+ * after they are finalized (cleanups run in reverse order of declaration).
+ * The connection is opened NOMUTEX, so a statement finalized after an
+ * explicit unlock raced the other threads' calls on it.
+ */
+static inline pthread_mutex_t *nb_store_lock(struct nb_store *st)
+{
+    pthread_mutex_lock(&st->lock);
+    return &st->lock;
+}
+static inline void nb_store_unlockp(pthread_mutex_t **lock)
+{
+    pthread_mutex_unlock(*lock);
+}
+#define _cleanup_unlock_ __attribute__((cleanup(nb_store_unlockp)))
+
 #endif

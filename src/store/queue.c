@@ -334,7 +334,7 @@ int nb_store_queue_scan(struct nb_store_queue *q,
                         void (*cb)(const struct nb_store_qrow *row, void *arg), void *arg,
                         struct nb_err *err)
 {
-    pthread_mutex_lock(&q->st.lock);
+    _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(&q->st);
     _cleanup_stmt_ sqlite3_stmt *s = NULL;
     int r = nb_store_prepare(&q->st,
                              "SELECT seq, id, service, function, qualifier, kind, state, attempts, "
@@ -358,7 +358,6 @@ int nb_store_queue_scan(struct nb_store_queue *q,
     }
     if (r == 0 && rc != SQLITE_DONE)
         r = nb_store_sql_err(&q->st, rc, err, "scan queue");
-    pthread_mutex_unlock(&q->st.lock);
     return r;
 }
 
@@ -366,7 +365,7 @@ int nb_store_queue_get(struct nb_store_queue *q, const char *id, struct nb_store
                        struct nb_err *err)
 {
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&q->st.lock);
+    _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(&q->st);
     _cleanup_stmt_ sqlite3_stmt *s = NULL;
     int r =
         nb_store_prepare(&q->st, "SELECT " ROW_COLUMNS " FROM invocations WHERE id = ?1", &s, err);
@@ -380,7 +379,6 @@ int nb_store_queue_get(struct nb_store_queue *q, const char *id, struct nb_store
         else
             r = nb_store_sql_err(&q->st, rc, err, "get invocation");
     }
-    pthread_mutex_unlock(&q->st.lock);
     return r;
 }
 
@@ -389,7 +387,7 @@ int nb_store_queue_list(struct nb_store_queue *q, const char *service, const cha
 {
     *out = NULL;
     *n = 0;
-    pthread_mutex_lock(&q->st.lock);
+    _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(&q->st);
     _cleanup_stmt_ sqlite3_stmt *s = NULL;
     int r = nb_store_prepare(&q->st,
                              "SELECT " ROW_COLUMNS " FROM invocations "
@@ -412,7 +410,6 @@ int nb_store_queue_list(struct nb_store_queue *q, const char *service, const cha
         if (rc != SQLITE_DONE)
             r = nb_store_sql_err(&q->st, rc, err, "list invocations");
     }
-    pthread_mutex_unlock(&q->st.lock);
     if (r < 0) {
         nb_store_qrows_free(*out, *n);
         *out = NULL;
@@ -423,7 +420,7 @@ int nb_store_queue_list(struct nb_store_queue *q, const char *service, const cha
 
 int nb_store_queue_prune(struct nb_store_queue *q, int64_t before_ms, int *n, struct nb_err *err)
 {
-    pthread_mutex_lock(&q->st.lock);
+    _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(&q->st);
     _cleanup_stmt_ sqlite3_stmt *s = NULL;
     int r = nb_store_prepare(&q->st, "DELETE FROM invocations WHERE state >= 2 AND finished < ?1",
                              &s, err);
@@ -436,6 +433,5 @@ int nb_store_queue_prune(struct nb_store_queue *q, int64_t before_ms, int *n, st
         else
             *n = sqlite3_changes(q->st.db);
     }
-    pthread_mutex_unlock(&q->st.lock);
     return r;
 }

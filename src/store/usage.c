@@ -167,7 +167,7 @@ int nb_store_usage_sums(struct nb_store *st, int64_t since_ms, int64_t until_ms,
 {
     *out = NULL;
     *n = 0;
-    pthread_mutex_lock(&st->lock);
+    _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(st);
     _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
     int r = nb_store_prepare(st,
                              "SELECT service, function, sum(invocations), sum(errors),"
@@ -200,7 +200,6 @@ int nb_store_usage_sums(struct nb_store *st, int64_t since_ms, int64_t until_ms,
         if (rc != SQLITE_DONE)
             r = nb_store_sql_err(st, rc, err, "usage sums");
     }
-    pthread_mutex_unlock(&st->lock);
     if (r < 0) {
         nb_store_usage_sums_free(*out, *n);
         *out = NULL;
@@ -226,7 +225,7 @@ int nb_store_usage_records(struct nb_store *st, int64_t since_ms, int64_t until_
 {
     *out = NULL;
     *n = 0;
-    pthread_mutex_lock(&st->lock);
+    _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(st);
     _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
     int r = nb_store_prepare(st,
                              "SELECT time, request_id, service, function, version, duration_us,"
@@ -266,7 +265,6 @@ int nb_store_usage_records(struct nb_store *st, int64_t since_ms, int64_t until_
         if (rc != SQLITE_DONE)
             r = nb_store_sql_err(st, rc, err, "usage records");
     }
-    pthread_mutex_unlock(&st->lock);
     if (r < 0) {
         free(*out);
         *out = NULL;
@@ -277,7 +275,7 @@ int nb_store_usage_records(struct nb_store *st, int64_t since_ms, int64_t until_
 
 int nb_store_usage_prune(struct nb_store *st, int64_t before_ms, struct nb_err *err)
 {
-    pthread_mutex_lock(&st->lock);
+    _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(st);
     _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
     int r = nb_store_prepare(st, "DELETE FROM usage_records WHERE time < ?1", &stmt, err);
     if (r == 0) {
@@ -287,6 +285,5 @@ int nb_store_usage_prune(struct nb_store *st, int64_t before_ms, struct nb_err *
         if (rc != SQLITE_DONE)
             r = nb_store_sql_err(st, rc, err, "prune usage records");
     }
-    pthread_mutex_unlock(&st->lock);
     return r;
 }

@@ -473,7 +473,7 @@ int nb_store_alias_put(struct nb_store *st, enum nb_store_mode mode, struct nb_s
 int nb_store_alias_delete(struct nb_store *st, const char *service, const char *name,
                           struct nb_err *err)
 {
-    pthread_mutex_lock(&st->lock);
+    _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(st);
     _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
     int r =
         nb_store_prepare(st, "DELETE FROM aliases WHERE service = ?1 AND name = ?2", &stmt, err);
@@ -488,7 +488,6 @@ int nb_store_alias_delete(struct nb_store *st, const char *service, const char *
         else if (sqlite3_changes(st->db) == 0)
             r = nb_err_set(err, -ENOENT, "alias '%s' of service '%s' not found", name, service);
     }
-    pthread_mutex_unlock(&st->lock);
     return r;
 }
 
@@ -497,7 +496,7 @@ int nb_store_alias_list(struct nb_store *st, const char *service, struct nb_stor
 {
     *out = NULL;
     *n = 0;
-    pthread_mutex_lock(&st->lock);
+    _cleanup_unlock_ pthread_mutex_t *lock = nb_store_lock(st);
     _cleanup_stmt_ sqlite3_stmt *stmt = NULL;
     int r = nb_store_prepare(
         st, "SELECT " ALIAS_COLUMNS " FROM aliases WHERE service = ?1 ORDER BY name", &stmt, err);
@@ -516,7 +515,6 @@ int nb_store_alias_list(struct nb_store *st, const char *service, struct nb_stor
         if (rc != SQLITE_DONE)
             r = nb_store_sql_err(st, rc, err, "list aliases");
     }
-    pthread_mutex_unlock(&st->lock);
     if (r < 0) {
         nb_store_aliases_free(*out, *n);
         *out = NULL;
