@@ -16,6 +16,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/json.h"
 #include "base/util.h"
 #include "cli/client.h"
 #include "cli/cmd.h"
@@ -64,41 +65,6 @@ static int read_event(const char *file, char **out, size_t *len)
     }
     *out = nb_buf_steal(&b, len);
     return 0;
-}
-
-/* 1 if data[0..len) is valid UTF-8 without NUL bytes. */
-static int is_utf8(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n;
-        unsigned cp;
-        if (c == 0)
-            return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1, cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        for (size_t k = 1; k <= n; k++) {
-            if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
 }
 
 static char *decode_log(const char *b64, size_t *len)
@@ -215,7 +181,7 @@ int nb_cmd_invoke(int argc, char **argv)
         json_object_set_new(o, "statusCode", json_integer(resp.status));
         json_object_set_new(o, "errorType",
                             resp.error_type ? json_string(resp.error_type) : json_null());
-        if (is_utf8((const unsigned char *)body, resp.body.len)) {
+        if (nb_utf8_valid(body, resp.body.len)) {
             json_object_set_new(o, "body", json_stringn(body, resp.body.len));
         } else {
             char *b64 = nb_base64_encode(body, resp.body.len);
@@ -223,7 +189,7 @@ int nb_cmd_invoke(int argc, char **argv)
             json_object_set_new(o, "bodyBase64", json_string(b64));
             free(b64);
         }
-        if (log && is_utf8((const unsigned char *)log, log_len))
+        if (log && nb_utf8_valid(log, log_len))
             json_object_set_new(o, "log", json_stringn(log, log_len));
         else
             json_object_set_new(o, "log", log ? json_string(resp.log_result) : json_null());

@@ -15,6 +15,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "sched/sched.h"
@@ -120,69 +121,12 @@ json_t *nb_gw_trigger_http(struct nb_http_request *req, const struct nb_route *r
  * json_dumps escapes them, a value that is not UTF-8 replaced by U+FFFD, a
  * key that is not UTF-8 left out, repeated keys as arrays in order.
  */
-static int utf8_ok(const char *str, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i], cp;
-        size_t k;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            k = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            k = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            k = 3, cp = c & 0x07;
-        else
-            return 0;
-        if (n - i <= k)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
 static int put_str(struct nb_buf *b, const char *s)
 {
     size_t n = strlen(s);
-    if (!utf8_ok(s, n))
+    if (!nb_utf8_valid(s, n))
         s = "\xef\xbf\xbd", n = 3;
-    int r = nb_buf_appendc(b, '"');
-    size_t i = 0;
-    while (i < n) {
-        size_t j = i;
-        while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
-            j++;
-        r |= nb_buf_append(b, s + i, j - i);
-        if (j == n)
-            break;
-        unsigned char c = (unsigned char)s[j];
-        static const char shorts[] = "\"\\\b\f\n\r\t", letters[] = "\"\\bfnrt";
-        const char *short_esc = strchr(shorts, c);
-        char esc[8];
-        if (c != 0 && short_esc) { /* \" \\ \b \f \n \r \t, like json_dumps */
-            esc[0] = '\\';
-            esc[1] = letters[short_esc - shorts];
-            r |= nb_buf_append(b, esc, 2);
-        } else {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            r |= nb_buf_append(b, esc, 6);
-        }
-        i = j + 1;
-    }
-    return r | nb_buf_appendc(b, '"');
+    return nb_json_append_string(b, s, n);
 }
 
 /* {"k":"v","k2":["a","b"]} from n key/value pairs, keys grouped in order of first appearance. */
@@ -191,7 +135,7 @@ static int put_multi(struct nb_buf *b, const char *const *keys, const char *cons
     int r = nb_buf_appendc(b, '{'), first = 1;
     for (size_t i = 0; i < n; i++) {
         size_t klen = strlen(keys[i]), m = 0, j;
-        if (!utf8_ok(keys[i], klen))
+        if (!nb_utf8_valid(keys[i], klen))
             continue;
         for (j = 0; j < i && strcmp(keys[j], keys[i]) != 0; j++)
             ;
@@ -226,7 +170,7 @@ static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_rout
 {
     const char *fixed[] = {req->method, route->rest, req->url, req->client_ip};
     for (size_t i = 0; i < NB_ARRAY_SIZE(fixed); i++)
-        if (fixed[i] == NULL || !utf8_ok(fixed[i], strlen(fixed[i])))
+        if (fixed[i] == NULL || !nb_utf8_valid(fixed[i], strlen(fixed[i])))
             return NULL;
     struct nb_buf b;
     nb_buf_init(&b, 64u << 20);

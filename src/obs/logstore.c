@@ -48,6 +48,8 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/json.h"
+#include "base/list.h"
 #include "base/map.h"
 #include "base/util.h"
 
@@ -64,7 +66,7 @@ struct fn_file {
     uint64_t last_use;
     char *pending; /* encoded lines not yet written, at most PENDING_MAX bytes */
     size_t pending_len, pending_cap;
-    struct fn_file *dirty_next, *dirty_prev; /* in ls->dirty while pending_len > 0 */
+    struct nb_list dirty; /* in ls->dirty while pending_len > 0 */
 };
 
 struct follower {
@@ -83,9 +85,9 @@ struct nb_logstore {
     char *dir;
     uint64_t max_bytes;
 
-    pthread_mutex_t lock;  /* files, nopen, tick, dirty, pending buffers, rotation */
-    struct nb_map files;   /* "service/function" -> struct fn_file */
-    struct fn_file *dirty; /* the files with pending bytes */
+    pthread_mutex_t lock; /* files, nopen, tick, dirty, pending buffers, rotation */
+    struct nb_map files;  /* "service/function" -> struct fn_file */
+    struct nb_list dirty; /* the files with pending bytes (fn_file.dirty) */
     size_t nopen;
     uint64_t tick;
 
@@ -125,6 +127,7 @@ int nb_logstore_open(const char *dir, uint64_t max_bytes_per_function, struct nb
     pthread_mutexattr_destroy(&attr);
     nb_map_init(&ls->files);
     nb_map_init(&ls->follows);
+    nb_list_init(&ls->dirty);
     *out = ls;
     return 0;
 }
@@ -163,107 +166,6 @@ void nb_logstore_close(struct nb_logstore *ls)
 }
 
 /* ---- encoding ---- */
-
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned cp, min;
-    if ((c & 0xe0) == 0xc0)
-        len = 2, cp = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0)
-        len = 3, cp = c & 0x0f, min = 0x800;
-    else if ((c & 0xf8) == 0xf0)
-        len = 4, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/*
- * Writes at p the body of the JSON string of s[0..n) (no quotes) exactly as
- * json_dumps would write json_stringn() of it: '"' '\\' \b \f \n \r \t as
- * short escapes, other bytes < 0x20 as \u00XX (upper-case hex), everything
- * else as is ('/' and 0x7f included).  Invalid UTF-8 bytes and NULs become
- * U+FFFD, one per byte (a "\u0000" would make readers using jansson without
- * JSON_ALLOW_NUL drop the line).  At most 6n bytes; returns the end.
- */
-static char *put_chars(char *p, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        unsigned c = u[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            *p++ = (char)c;
-            i++;
-            continue;
-        }
-        if (c >= 0x80) {
-            size_t l = utf8_seq(u + i, n - i);
-            if (l == 0) {
-                memcpy(p, "\xef\xbf\xbd", 3);
-                p += 3;
-                i++;
-            } else {
-                memcpy(p, u + i, l);
-                p += l;
-                i += l;
-            }
-            continue;
-        }
-        i++;
-        char e;
-        switch (c) {
-        case '"':
-            e = '"';
-            break;
-        case '\\':
-            e = '\\';
-            break;
-        case '\b':
-            e = 'b';
-            break;
-        case '\f':
-            e = 'f';
-            break;
-        case '\n':
-            e = 'n';
-            break;
-        case '\r':
-            e = 'r';
-            break;
-        case '\t':
-            e = 't';
-            break;
-        case 0:
-            memcpy(p, "\xef\xbf\xbd", 3);
-            p += 3;
-            continue;
-        default:
-            memcpy(p, "\\u00", 4);
-            p[4] = hex[c >> 4];
-            p[5] = hex[c & 0xf];
-            p += 6;
-            continue;
-        }
-        *p++ = '\\';
-        *p++ = e;
-    }
-    return p;
-}
 
 /* Writes v in decimal at p (at most 20 bytes); returns the end. */
 static char *put_int(char *p, int64_t v)
@@ -309,7 +211,7 @@ static size_t cut_message(const char *msg, size_t n, int *cut)
 /* The most bytes encode() can write for these lengths. */
 static size_t encode_bound(size_t rid_len, size_t stream_len, size_t msg_len)
 {
-    return 6 * (rid_len + stream_len + msg_len) + 128;
+    return NB_JSON_ESCAPE_MAX(rid_len + stream_len + msg_len) + 128;
 }
 
 /*
@@ -325,11 +227,11 @@ static size_t encode(char *out, int64_t time_ms, const char *rid, size_t rid_len
     char *p = PUT_LIT(out, "{\"time\":");
     p = put_int(p, time_ms);
     p = PUT_LIT(p, ",\"requestId\":\"");
-    p = put_chars(p, rid, rid_len);
+    p = nb_json_escape(p, rid, rid_len);
     p = PUT_LIT(p, "\",\"stream\":\"");
-    p = put_chars(p, stream, stream_len);
+    p = nb_json_escape(p, stream, stream_len);
     p = PUT_LIT(p, "\",\"message\":\"");
-    p = put_chars(p, msg, msg_len);
+    p = nb_json_escape(p, msg, msg_len);
     if (cut)
         p = PUT_LIT(p, "...\",\"truncated\":true}\n");
     else
@@ -345,31 +247,11 @@ static char *log_path(struct nb_logstore *ls, const char *service, const char *f
     return nb_xasprintf("%s/%s/%s.log%s", ls->dir, service, function, suffix);
 }
 
-static void dirty_add(struct nb_logstore *ls, struct fn_file *f)
-{
-    f->dirty_prev = NULL;
-    f->dirty_next = ls->dirty;
-    if (ls->dirty)
-        ls->dirty->dirty_prev = f;
-    ls->dirty = f;
-}
-
-static void dirty_del(struct nb_logstore *ls, struct fn_file *f)
-{
-    if (f->dirty_prev)
-        f->dirty_prev->dirty_next = f->dirty_next;
-    else
-        ls->dirty = f->dirty_next;
-    if (f->dirty_next)
-        f->dirty_next->dirty_prev = f->dirty_prev;
-    f->dirty_next = f->dirty_prev = NULL;
-}
-
 /* Forgets f's pending bytes (lock held); a large buffer is freed. */
-static void drop_pending(struct nb_logstore *ls, struct fn_file *f)
+static void drop_pending(struct fn_file *f)
 {
     if (f->pending_len > 0)
-        dirty_del(ls, f);
+        nb_list_del(&f->dirty);
     f->pending_len = 0;
     if (f->pending_cap > PENDING_KEEP || f->fd < 0) {
         free(f->pending);
@@ -397,23 +279,23 @@ static void write_all(struct fn_file *f, const char *data, size_t len)
 }
 
 /* Writes f's pending bytes with one write(2) (lock held). */
-static void flush_file(struct nb_logstore *ls, struct fn_file *f)
+static void flush_file(struct fn_file *f)
 {
     if (f->pending_len == 0)
         return;
     if (f->fd >= 0)
         write_all(f, f->pending, f->pending_len);
-    drop_pending(ls, f);
+    drop_pending(f);
 }
 
 /* Writes f's pending bytes and closes its fd (lock held). */
 static void close_fd(struct nb_logstore *ls, struct fn_file *f)
 {
-    flush_file(ls, f);
+    flush_file(f);
     close(f->fd);
     f->fd = -1;
     ls->nopen--;
-    drop_pending(ls, f); /* frees the buffer of a closed file */
+    drop_pending(f); /* frees the buffer of a closed file */
 }
 
 /* Closes the least recently used open file (lock held). */
@@ -463,7 +345,7 @@ static void rotate(struct nb_logstore *ls, struct fn_file *f, const char *servic
 {
     _cleanup_free_ char *cur = log_path(ls, service, function, "");
     _cleanup_free_ char *old = log_path(ls, service, function, ".1");
-    flush_file(ls, f);
+    flush_file(f);
     rename(cur, old);
     close_fd(ls, f);
     f->size = 0;
@@ -496,7 +378,7 @@ static void write_line(struct nb_logstore *ls, const char *key, const char *serv
         goto out;
     f->last_use = ++ls->tick;
     if (f->pending_len + len > PENDING_MAX)
-        flush_file(ls, f);
+        flush_file(f);
     if (len > PENDING_MAX) {
         write_all(f, data, len); /* alone, with the buffer empty: order kept */
         goto out;
@@ -511,7 +393,7 @@ static void write_line(struct nb_logstore *ls, const char *key, const char *serv
         f->pending_cap = cap;
     }
     if (f->pending_len == 0)
-        dirty_add(ls, f);
+        nb_list_push(&ls->dirty, &f->dirty);
     memcpy(f->pending + f->pending_len, data, len);
     f->pending_len += len;
 out:
@@ -527,8 +409,8 @@ void nb_logstore_flush(struct nb_logstore *ls)
     if (!ls)
         return;
     pthread_mutex_lock(&ls->lock);
-    while (ls->dirty)
-        flush_file(ls, ls->dirty);
+    while (!nb_list_empty(&ls->dirty))
+        flush_file(nb_list_entry(ls->dirty.next, struct fn_file, dirty));
     pthread_mutex_unlock(&ls->lock);
 }
 
@@ -753,7 +635,7 @@ int nb_logstore_query(struct nb_logstore *ls, const char *service, const char *f
     pthread_mutex_lock(&ls->lock);
     struct fn_file *f = nb_map_get(&ls->files, key);
     if (f)
-        flush_file(ls, f); /* lines appended before the query are in the file */
+        flush_file(f); /* lines appended before the query are in the file */
     _cleanup_close_ int fd1 = open(p1, O_RDONLY | O_CLOEXEC);
     int e1 = errno;
     _cleanup_close_ int fd0 = open(p0, O_RDONLY | O_CLOEXEC);
@@ -808,7 +690,7 @@ void nb_logstore_remove(struct nb_logstore *ls, const char *service, const char 
     pthread_mutex_lock(&ls->lock);
     struct fn_file *f = nb_map_del(&ls->files, key);
     if (f) {
-        drop_pending(ls, f); /* the lines of a deleted function are not written */
+        drop_pending(f); /* the lines of a deleted function are not written */
         if (f->fd >= 0) {
             close(f->fd);
             ls->nopen--;
