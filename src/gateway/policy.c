@@ -214,7 +214,7 @@ static void sweep_ip_buckets(struct nb_gw_policy *p)
 /* Rewrites req->client_ip from X-Forwarded-For when the peer is a trusted proxy. */
 static void resolve_client_ip(struct nb_gw_policy *p, struct nb_http_request *req)
 {
-    if (p->ntrusted == 0 || !nb_cidr_list_match(p->trusted, p->ntrusted, req->client_ip))
+    if (!peer_is_proxy(p, req))
         return;
     const char *xff = nb_http_header(req, "x-forwarded-for");
     if (xff == NULL)

@@ -302,7 +302,53 @@ static void on_write(uv_write_t *req, int status)
         kill_internal(inst, "write to the runtime failed: %s", uv_err_name(status));
 }
 
-/* Writes the corked frames (what the socket does not take is queued). */
+/*
+ * Writes bufs as far as the socket takes them now (when nothing is queued
+ * before them; most frames fit at once, which spares a write request and the
+ * poll-for-writable dance) and queues the rest with w.  w and w->owned are
+ * freed when nothing is left to write, or on error.  0 or a negative errno.
+ */
+static int write_or_queue(struct nb_instance *inst, struct write_req *w, uv_buf_t *bufs, unsigned n)
+{
+    uv_buf_t *rest = bufs;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&inst->ctl) == 0) {
+        int t = uv_try_write((uv_stream_t *)&inst->ctl, bufs, n);
+        size_t done = t > 0 ? (size_t)t : 0;
+        while (n > 0 && done >= rest->len) {
+            done -= rest->len;
+            rest++;
+            n--;
+        }
+        if (n == 0) {
+            free(w->owned);
+            free(w);
+            return 0;
+        }
+        rest->base += done;
+        rest->len -= done;
+    }
+    int r = uv_write(&w->req, (uv_stream_t *)&inst->ctl, rest, n, on_write);
+    if (r < 0) {
+        free(w->owned);
+        free(w);
+        return r;
+    }
+    if (w->inv)
+        w->inv->priv_list[0] = w;
+    return 0;
+}
+
+static struct write_req *write_req_new(struct nb_instance *inst, struct nb_invocation *inv,
+                                       char *owned)
+{
+    struct write_req *w = nb_xmalloc(sizeof(*w));
+    w->inst = inst;
+    w->inv = inv;
+    w->owned = owned;
+    return w;
+}
+
+/* Writes the corked frames. */
 static int cork_flush(struct nb_instance *inst)
 {
     uv_check_stop(&inst->cork_check);
@@ -313,23 +359,7 @@ static int cork_flush(struct nb_instance *inst)
     char *data = nb_buf_steal(&inst->cork, &len);
     nb_buf_init(&inst->cork, CORK_BUF_MAX);
     uv_buf_t b = uv_buf_init(data, (unsigned)len);
-    int t = uv_try_write((uv_stream_t *)&inst->ctl, &b, 1);
-    size_t done = t > 0 ? (size_t)t : 0;
-    if (done == len) {
-        free(data);
-        return 0;
-    }
-    struct write_req *w = nb_xmalloc(sizeof(*w));
-    w->inst = inst;
-    w->inv = NULL;
-    w->owned = data;
-    b = uv_buf_init(data + done, (unsigned)(len - done));
-    int r = uv_write(&w->req, (uv_stream_t *)&inst->ctl, &b, 1, on_write);
-    if (r < 0) {
-        free(data);
-        free(w);
-    }
-    return r;
+    return write_or_queue(inst, write_req_new(inst, NULL, data), &b, 1);
 }
 
 static void cork_check_cb(uv_check_t *h)
@@ -375,10 +405,7 @@ static int send_frame(struct nb_instance *inst, uint8_t type, uint32_t id, const
         free(owned);
         return r;
     }
-    struct write_req *w = nb_xmalloc(sizeof(*w));
-    w->inst = inst;
-    w->inv = inv;
-    w->owned = owned;
+    struct write_req *w = write_req_new(inst, inv, owned);
     nb_frame_header_encode(w->hdr, type, 0, id, (uint32_t)meta_len, (uint32_t)body_len);
     uv_buf_t bufs[3];
     unsigned n = 0;
@@ -387,37 +414,7 @@ static int send_frame(struct nb_instance *inst, uint8_t type, uint32_t id, const
         bufs[n++] = uv_buf_init((char *)meta, (unsigned)meta_len);
     if (body_len)
         bufs[n++] = uv_buf_init((char *)body, (unsigned)body_len);
-    /*
-     * Most frames fit the socket buffer at once: try that first, which
-     * spares a write request and the poll-for-writable dance per frame.
-     * Only what is left (a big body, a slow runtime) is queued.
-     */
-    uv_buf_t *rest = bufs;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&inst->ctl) == 0) {
-        int t = uv_try_write((uv_stream_t *)&inst->ctl, bufs, n);
-        size_t done = t > 0 ? (size_t)t : 0;
-        while (n > 0 && done >= rest->len) {
-            done -= rest->len;
-            rest++;
-            n--;
-        }
-        if (n == 0) {
-            free(w->owned);
-            free(w);
-            return 0;
-        }
-        rest->base += done;
-        rest->len -= done;
-    }
-    r = uv_write(&w->req, (uv_stream_t *)&inst->ctl, rest, n, on_write);
-    if (r < 0) {
-        free(w->owned);
-        free(w);
-        return r;
-    }
-    if (inv)
-        inv->priv_list[0] = w;
-    return 0;
+    return write_or_queue(inst, w, bufs, n);
 }
 
 /* Fast path for the shim's constant LOG metas; jansson for anything else. */
