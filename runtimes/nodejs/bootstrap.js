@@ -37,6 +37,7 @@ const T_INVOKE = 4;
 const T_RESULT = 5;
 const T_ERROR = 6;
 const T_LOG = 7;
+const F_HEAD = 0x02; /* RESULT meta is "status\0name\0value\0...", not JSON */
 const HDR = 16;
 const MAX_META = 1 << 20;
 const MAX_BODY = 64 << 20;
@@ -59,10 +60,10 @@ const LOG_META = {
 const sock = new net.Socket({ fd: 3, readable: true, writable: true });
 
 /* Writes one frame: a single write for small frames, writev for big bodies. */
-function sendFrame(type, id, meta, body) {
+function sendFrame(type, id, meta, body, flags) {
     const hdr = Buffer.allocUnsafe(HDR);
     hdr[0] = type;
-    hdr[1] = 0;
+    hdr[1] = flags | 0;
     hdr[2] = 0;
     hdr[3] = 0;
     hdr.writeUInt32LE(id >>> 0, 4);
@@ -465,11 +466,11 @@ function resultBytes(v) {
     return s === undefined ? EMPTY : Buffer.from(s, 'utf8');
 }
 
-function finishOk(inv, meta, body) {
+function finishOk(inv, meta, body, flags) {
     if (inv.done) return;
     inv.done = true;
     inflight.delete(inv.id);
-    sendFrame(T_RESULT, inv.id, meta, body);
+    sendFrame(T_RESULT, inv.id, meta, body, flags);
 }
 
 function finishError(inv, err, handled) {
@@ -587,16 +588,21 @@ class FCResponse {
         }
         this._finish(resultBytes(body));
     }
+    /* The answer with a HEAD meta; a header with a NUL in it cannot be sent and is left out. */
     _finish(bytes) {
-        const pairs = [];
+        const sc = this.statusCode;
+        let head = (sc >= 100 && sc <= 999 ? sc | 0 : 200) + '\0';
         for (const e of this._headers.values()) {
             const v = e[1];
-            if (Array.isArray(v)) for (const x of v) pairs.push([e[0], String(x)]);
-            else if (v !== undefined && v !== null) pairs.push([e[0], String(v)]);
+            if (Array.isArray(v)) for (const x of v) head += headerPair(e[0], String(x));
+            else if (v !== undefined && v !== null) head += headerPair(e[0], String(v));
         }
-        const meta = Buffer.from(JSON.stringify({ statusCode: this.statusCode, headers: pairs }));
-        finishOk(this._inv, meta, bytes);
+        finishOk(this._inv, Buffer.from(head, 'utf8'), bytes, F_HEAD);
     }
+}
+
+function headerPair(name, value) {
+    return name.includes('\0') || value.includes('\0') ? '' : name + '\0' + value + '\0';
 }
 
 function runHttp(inv, h, body, ctx) {

@@ -52,17 +52,26 @@ int nb_utf8_valid(const void *str, size_t n)
     return 1;
 }
 
+/* Bytes a JSON string holds as they are: printable ASCII but the quote and backslash. */
+static const unsigned char plain[256] = {
+    [0x20 ... '"' - 1] = 1, ['"' + 1 ... '\\' - 1] = 1, ['\\' + 1 ... 0x7f] = 1};
+
 char *nb_json_escape(char *p, const void *str, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *u = str;
     for (size_t i = 0; i < n;) {
-        unsigned c = u[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            *p++ = (char)c;
-            i++;
+        /* a run that needs no escape, copied at once */
+        size_t j = i;
+        while (j < n && plain[u[j]])
+            j++;
+        if (j > i) {
+            memcpy(p, u + i, j - i);
+            p += j - i;
+            i = j;
             continue;
         }
+        unsigned c = u[i];
         size_t l = c >= 0x80 ? nb_utf8_seq(u + i, n - i) : 0;
         if (l > 0) {
             memcpy(p, u + i, l);

@@ -138,6 +138,39 @@ static int hexval(char c)
     return -1;
 }
 
+size_t nb_fmt_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+size_t nb_copy_cut(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
+int nb_fn_key(char *out, size_t cap, const char *service, const char *function)
+{
+    size_t a = strlen(service), b = strlen(function);
+    if (a + b + 2 > cap)
+        return -1;
+    memcpy(out, service, a);
+    out[a] = '/';
+    memcpy(out + a + 1, function, b + 1);
+    return (int)(a + b + 1);
+}
+
 char *nb_url_decode(const char *src, size_t len, int plus_as_space)
 {
     char *out = nb_xmalloc(len + 1);

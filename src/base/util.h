@@ -16,6 +16,17 @@ int64_t nb_wall_ms(void);
 /* Formats a wall time (ms since the epoch) as RFC 3339 UTC with ms: out needs 32 bytes. */
 void nb_format_time(int64_t wall_ms, char out[32]);
 
+/*
+ * Hot-path formatting without printf (whose setup costs more than these
+ * strings): nb_fmt_u64 writes v in decimal plus a NUL into out (21 bytes
+ * suffice) and returns the digits written; nb_copy_cut copies src into
+ * dst[cap], cut to fit, and returns the length copied.
+ */
+size_t nb_fmt_u64(char *out, uint64_t v);
+size_t nb_copy_cut(char *dst, size_t cap, const char *src);
+/* "service/function" into out[cap]; returns its length, or -1 if it does not fit. */
+int nb_fn_key(char *out, size_t cap, const char *service, const char *function);
+
 /* Fills buf with cryptographically random bytes. */
 void nb_random_bytes(void *buf, size_t len);
 /* Writes a random UUID v4 ("1f6e...-...") into out (37 bytes with the NUL). */

@@ -383,6 +383,7 @@ static void run_free(struct run *r)
     free(r->meta);
     json_decref(r->inv.result_meta);
     nb_buf_release(&r->inv.result);
+    nb_buf_release(&r->inv.result_head);
     free(r);
 }
 

@@ -162,8 +162,7 @@ static struct nb_fn *fn_from_snapshot(const char *service, const char *function,
 struct nb_fn *nb_gw_find(struct nb_gateway *gw, const char *service, const char *function)
 {
     char key[300];
-    int n = snprintf(key, sizeof(key), "%s/%s", service, function);
-    if (n < 0 || (size_t)n >= sizeof(key))
+    if (nb_fn_key(key, sizeof(key), service, function) < 0)
         return NULL;
     return nb_map_get(&gw->fns, key);
 }

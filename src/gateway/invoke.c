@@ -174,8 +174,11 @@ static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_rout
             return NULL;
     struct nb_buf b;
     nb_buf_init(&b, 64u << 20);
-    int r = nb_buf_printf(&b, "{\"requestId\":\"%s\",\"kind\":\"http\",\"deadline\":%lld,\"http\":",
-                          request_id, (long long)(nb_wall_ms() + timeout_s * 1000LL));
+    char deadline[24];
+    nb_fmt_u64(deadline, (uint64_t)(nb_wall_ms() + timeout_s * 1000LL));
+    int r = nb_buf_appends(&b, "{\"requestId\":\"") | nb_buf_appends(&b, request_id) |
+            nb_buf_appends(&b, "\",\"kind\":\"http\",\"deadline\":") |
+            nb_buf_appends(&b, deadline) | nb_buf_appends(&b, ",\"http\":");
     r |= nb_buf_appends(&b, "{\"method\":") | put_str(&b, req->method);
     r |= nb_buf_appends(&b, ",\"path\":") | put_str(&b, route->rest);
     r |= nb_buf_appends(&b, ",\"url\":") | put_str(&b, req->url);
@@ -393,6 +396,7 @@ static void call_free(struct gw_call *c)
     free(c->meta);
     json_decref(c->inv.result_meta);
     nb_buf_release(&c->inv.result);
+    nb_buf_release(&c->inv.result_head);
     nb_buf_release(&c->tail);
     nb_gw_cors_out_release(&c->cors);
     free(c);
@@ -405,26 +409,28 @@ static const char *init_ms(const struct nb_invocation *inv, char *out, size_t le
     return out;
 }
 
+/* X-Fc-Invocation-Duration: whole milliseconds, rounded up. */
+static const char *dur_ms(const struct nb_invocation *inv, char out[24])
+{
+    nb_fmt_u64(out, (inv->end_ns - inv->start_ns + 999999) / 1000000);
+    return out;
+}
+
 static void answer_trigger(struct gw_call *c)
 {
     struct nb_invocation *inv = &c->inv;
-    char dur[32];
-    snprintf(dur, sizeof(dur), "%llu",
-             (unsigned long long)((inv->end_ns - inv->start_ns + 999999) / 1000000));
+    char dur[24];
+    dur_ms(inv, dur);
     if (inv->status == NB_INV_OK) {
-        json_t *hs = json_object_get(inv->result_meta, "headers");
-        size_t n = json_array_size(hs), k = 0, i;
-        struct nb_kv *h = nb_xcalloc(n + 8, sizeof(*h));
+        size_t n = 0, k = 0, pos = 0;
+        for (size_t i = 0; i < inv->result_head.len; i++)
+            n += inv->result_head.data[i] == '\0';
+        struct nb_kv *h = nb_xcalloc(n / 2 + 8, sizeof(*h));
         k += nb_gw_cors_headers(&c->cors, h);
-        json_t *pair;
-        json_array_foreach(hs, i, pair)
-        {
-            const char *name = json_string_value(json_array_get(pair, 0));
-            const char *value = json_string_value(json_array_get(pair, 1));
-            if (name && value && !hidden_response_header(name) && !strpbrk(name, "\r\n:") &&
-                !strpbrk(value, "\r\n"))
+        const char *name, *value;
+        while (nb_invocation_header(inv, &pos, &name, &value))
+            if (!hidden_response_header(name) && !strpbrk(name, "\r\n:") && !strpbrk(value, "\r\n"))
                 h[k++] = (struct nb_kv){name, value};
-        }
         h[k++] = (struct nb_kv){"X-Fc-Invocation-Duration", dur};
         char init[24];
         if (c->cold) {
@@ -452,9 +458,8 @@ static void answer_trigger(struct gw_call *c)
 static void answer_invoke(struct gw_call *c)
 {
     struct nb_invocation *inv = &c->inv;
-    char dur[32];
-    snprintf(dur, sizeof(dur), "%llu",
-             (unsigned long long)((inv->end_ns - inv->start_ns + 999999) / 1000000));
+    char dur[24];
+    dur_ms(inv, dur);
     struct nb_kv h[8];
     size_t n = 0;
     h[n++] = (struct nb_kv){"X-Fc-Invocation-Duration", dur};
@@ -537,7 +542,7 @@ static void submit(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     c->gw = gw;
     c->req = req;
     c->timeout_s = fn->timeout_s;
-    snprintf(c->inv.request_id, sizeof(c->inv.request_id), "%s", rid);
+    nb_copy_cut(c->inv.request_id, sizeof(c->inv.request_id), rid);
     c->inv.timeout_ms = fn->timeout_s * 1000;
     c->inv.body = req->body;
     c->inv.body_len = req->body_len;
@@ -547,9 +552,9 @@ static void submit(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     nb_buf_init(&c->inv.result, 1u << 26);
     c->inv.done = call_done;
     c->inv.done_arg = c;
-    snprintf(c->acct.service, sizeof(c->acct.service), "%s", fn->service);
-    snprintf(c->acct.function, sizeof(c->acct.function), "%s", fn->name);
-    snprintf(c->acct.version, sizeof(c->acct.version), "%s", fn->version ? fn->version : "LATEST");
+    nb_copy_cut(c->acct.service, sizeof(c->acct.service), fn->service);
+    nb_copy_cut(c->acct.function, sizeof(c->acct.function), fn->name);
+    nb_copy_cut(c->acct.version, sizeof(c->acct.version), fn->version ? fn->version : "LATEST");
     c->acct.memory_mb = fn->memory_mb;
     int r = nb_pool_submit(fn_pool(gw, fn), &c->inv, &c->cold);
     c->acct.cold = c->cold;

@@ -76,7 +76,8 @@ static void hist_add(struct hist *h, double s)
 static struct fn_stats *stats_of(struct nb_gateway *gw, const char *service, const char *function)
 {
     char key[300];
-    snprintf(key, sizeof(key), "%s/%s", service, function);
+    if (nb_fn_key(key, sizeof(key), service, function) < 0)
+        snprintf(key, sizeof(key), "%s/%s", service, function); /* cut, as before */
     struct fn_stats *st = nb_map_get(&gw->stats, key);
     if (st == NULL) {
         st = nb_xcalloc(1, sizeof(*st));
@@ -113,12 +114,48 @@ static void ring_add(struct fn_stats *st, int error)
     st->ring_errors[i] += error ? 1 : 0;
 }
 
-/* Copies src into dst[cap], cut to fit. */
-static void copy_cut(char *dst, size_t cap, const char *src)
+/*
+ * The REPORT line's writer: printf's setup cost more than the rest of the
+ * line.  Cuts what does not fit in LINE_MAX - 1 bytes.
+ */
+#define REPORT_MAX 512
+struct line_w {
+    char *p;
+    size_t len;
+};
+
+static void w_mem(struct line_w *w, const char *s, size_t n)
 {
-    size_t n = strnlen(src, cap - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
+    if (n > REPORT_MAX - 1 - w->len)
+        n = REPORT_MAX - 1 - w->len;
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+    w->p[w->len] = '\0';
+}
+
+static void w_str(struct line_w *w, const char *s)
+{
+    w_mem(w, s, strlen(s));
+}
+
+static void w_int(struct line_w *w, int64_t v)
+{
+    char d[24];
+    if (v < 0)
+        w_mem(w, "-", 1);
+    w_mem(w, d, nb_fmt_u64(d, v < 0 ? (uint64_t)-v : (uint64_t)v));
+}
+
+/* Microseconds as milliseconds with two decimals, rounded. */
+static void w_ms2(struct line_w *w, uint64_t us)
+{
+    uint64_t d10 = (us + 5) / 10;
+    char d[24];
+    w_mem(w, d, nb_fmt_u64(d, d10 / 100));
+    d[0] = '.';
+    d[1] = (char)('0' + d10 % 100 / 10);
+    d[2] = (char)('0' + d10 % 10);
+    w_mem(w, d, 3);
 }
 
 void nb_gw_account(struct nb_gateway *gw, const struct nb_gw_acct *a, struct nb_invocation *inv,
@@ -149,32 +186,37 @@ void nb_gw_account(struct nb_gateway *gw, const struct nb_gw_acct *a, struct nb_
                                   .memory_mb = (uint32_t)a->memory_mb,
                                   .init_us = init_us,
                                   .cold = a->cold};
-    copy_cut(rec.request_id, sizeof(rec.request_id), inv->request_id);
-    copy_cut(rec.service, sizeof(rec.service), a->service);
-    copy_cut(rec.function, sizeof(rec.function), a->function);
-    copy_cut(rec.version, sizeof(rec.version), a->version[0] ? a->version : "LATEST");
-    copy_cut(rec.status, sizeof(rec.status), status);
+    nb_copy_cut(rec.request_id, sizeof(rec.request_id), inv->request_id);
+    nb_copy_cut(rec.service, sizeof(rec.service), a->service);
+    nb_copy_cut(rec.function, sizeof(rec.function), a->function);
+    nb_copy_cut(rec.version, sizeof(rec.version), a->version[0] ? a->version : "LATEST");
+    nb_copy_cut(rec.status, sizeof(rec.status), status);
     if (gw->cfg.meter)
         nb_meter_record(gw->cfg.meter, &rec);
 
     /* Lambda's REPORT line; the billed duration is what the meter bills. */
     uint64_t billed = dur_us ? nb_meter_billed_ms(dur_us) : 0;
-    char line[512];
-    /* milliseconds with two decimals from integers: %.2f costs more than the rest of the line */
-    uint64_t d10 = (dur_us + 5) / 10, i10 = (init_us + 5) / 10;
-    int n = snprintf(
-        line, sizeof(line),
-        "REPORT RequestId: %s Version: %s Duration: %llu.%02u ms Billed Duration: %llu "
-        "ms Memory Size: %d MB Max Memory Used: %d MB",
-        inv->request_id, rec.version, (unsigned long long)(d10 / 100), (unsigned)(d10 % 100),
-        (unsigned long long)billed, a->memory_mb, inv->max_memory_mb);
-    if (init_us && n > 0 && (size_t)n < sizeof(line))
-        n += snprintf(line + n, sizeof(line) - (size_t)n, " Init Duration: %llu.%02u ms",
-                      (unsigned long long)(i10 / 100), (unsigned)(i10 % 100));
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof(line))
-        n = (int)sizeof(line) - 1;
+    char line[REPORT_MAX];
+    struct line_w w = {line, 0};
+    w_str(&w, "REPORT RequestId: ");
+    w_str(&w, inv->request_id);
+    w_str(&w, " Version: ");
+    w_str(&w, rec.version);
+    w_str(&w, " Duration: ");
+    w_ms2(&w, dur_us);
+    w_str(&w, " ms Billed Duration: ");
+    w_int(&w, (int64_t)billed);
+    w_str(&w, " ms Memory Size: ");
+    w_int(&w, a->memory_mb);
+    w_str(&w, " MB Max Memory Used: ");
+    w_int(&w, inv->max_memory_mb);
+    w_str(&w, " MB");
+    if (init_us) {
+        w_str(&w, " Init Duration: ");
+        w_ms2(&w, init_us);
+        w_str(&w, " ms");
+    }
+    int n = (int)w.len;
     if (gw->logs) {
         struct nb_log_line l = {.time_ms = nb_wall_ms(),
                                 .request_id = inv->request_id,

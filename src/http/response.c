@@ -20,6 +20,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "http/internal.h"
 
 #define SPARE_MAX (64 * 1024) /* bigger write blocks are not kept */
@@ -294,9 +295,9 @@ static struct nb_http_wblock *build_head(struct nb_http_conn *conn, int status,
     }
     if (framing == FRAME_LENGTH) {
         char num[24];
-        int n = snprintf(num, sizeof(num), "%zu", clen);
+        size_t n = nb_fmt_u64(num, clen);
         p = PUTS(p, "Content-Length: ");
-        p = put(p, num, (size_t)n);
+        p = put(p, num, n);
         p = PUTS(p, "\r\n");
     } else if (framing == FRAME_CHUNKED) {
         p = PUTS(p, "Transfer-Encoding: chunked\r\n");

@@ -519,8 +519,9 @@ void nb_logstore_append(struct nb_logstore *ls, const char *service, const char 
     char *data = heap ? heap : stack;
     size_t len = encode(data, t, rid, rid_len, stream, stream_len,
                         line->message ? line->message : "", msg_len, cut);
-    char key[2 * MAX_NAME + 2];
-    snprintf(key, sizeof(key), "%s/%s", service, function);
+    char key[2 * MAX_NAME + 2]; /* valid_name bounds both */
+    if (nb_fn_key(key, sizeof(key), service, function) < 0)
+        return;
     write_line(ls, key, service, function, data, len);
 
     struct nb_log_line copy = *line;
@@ -629,7 +630,8 @@ int nb_logstore_query(struct nb_logstore *ls, const char *service, const char *f
     if (!valid_name(service) || !valid_name(function))
         return -EINVAL;
     char key[2 * MAX_NAME + 2];
-    snprintf(key, sizeof(key), "%s/%s", service, function);
+    if (nb_fn_key(key, sizeof(key), service, function) < 0)
+        return -EINVAL;
     _cleanup_free_ char *p1 = log_path(ls, service, function, ".1");
     _cleanup_free_ char *p0 = log_path(ls, service, function, "");
     pthread_mutex_lock(&ls->lock);
@@ -683,7 +685,8 @@ void nb_logstore_remove(struct nb_logstore *ls, const char *service, const char 
     if (!valid_name(service) || !valid_name(function))
         return;
     char key[2 * MAX_NAME + 2];
-    snprintf(key, sizeof(key), "%s/%s", service, function);
+    if (nb_fn_key(key, sizeof(key), service, function) < 0)
+        return;
     _cleanup_free_ char *p1 = log_path(ls, service, function, ".1");
     _cleanup_free_ char *p0 = log_path(ls, service, function, "");
     _cleanup_free_ char *d = nb_xasprintf("%s/%s", ls->dir, service);

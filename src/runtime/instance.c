@@ -465,6 +465,83 @@ static void frame_init_done(struct nb_instance *inst, const struct nb_frame *f)
 }
 
 /* RESULT / ERROR for an invocation.  Returns 0 or -EPROTO. */
+/*
+ * A HEAD meta (NB_FRAME_F_HEAD): "status\0name\0value\0...".  Takes the
+ * status and keeps the pairs.  Returns 0, or -1 if it is malformed.
+ */
+static int head_meta(struct nb_invocation *inv, const char *m, size_t len)
+{
+    if (len == 0 || m[len - 1] != '\0')
+        return -1;
+    size_t slen = strlen(m), nul = 0;
+    if (slen == 0 || slen > 3 || strspn(m, "0123456789") != slen)
+        return -1;
+    for (size_t i = slen + 1; i < len; i++)
+        nul += m[i] == '\0';
+    if (nul % 2)
+        return -1;
+    inv->http_status = atoi(m);
+    return nb_buf_append(&inv->result_head, m + slen + 1, len - slen - 1);
+}
+
+/* A JSON meta's statusCode and [[name, value], ...] headers into inv (HTTP). */
+static int json_head(struct nb_invocation *inv, json_t *m)
+{
+    json_t *sc = json_object_get(m, "statusCode"), *pair;
+    if (json_is_integer(sc))
+        inv->http_status = (int)json_integer_value(sc);
+    size_t i;
+    int r = 0;
+    json_array_foreach(json_object_get(m, "headers"), i, pair)
+    {
+        const char *name = json_string_value(json_array_get(pair, 0));
+        const char *value = json_string_value(json_array_get(pair, 1));
+        if (name && value)
+            r |= nb_buf_append(&inv->result_head, name, strlen(name) + 1) |
+                 nb_buf_append(&inv->result_head, value, strlen(value) + 1);
+    }
+    return r;
+}
+
+/* The first answer frame's meta.  Returns 0, or -EPROTO after killing the instance. */
+static int frame_meta(struct nb_instance *inst, struct nb_invocation *inv, const struct nb_frame *f)
+{
+    inv->result_head_set = 1;
+    if (f->flags & NB_FRAME_F_HEAD) {
+        if (f->type == NB_FRAME_RESULT && inv->kind == NB_INV_HTTP &&
+            head_meta(inv, f->meta, f->meta_len) == 0)
+            return 0;
+        kill_internal(inst, "protocol error: bad %s head meta", nb_frame_type_name(f->type));
+        return -EPROTO;
+    }
+    if (f->meta_len == 0)
+        return 0;
+    json_t *m = json_loadb(f->meta, f->meta_len, 0, NULL);
+    if (!json_is_object(m)) {
+        json_decref(m);
+        kill_internal(inst, "protocol error: bad %s meta", nb_frame_type_name(f->type));
+        return -EPROTO;
+    }
+    inv->result_meta = m;
+    if (f->type == NB_FRAME_RESULT && inv->kind == NB_INV_HTTP && json_head(inv, m) < 0) {
+        kill_internal(inst, "protocol error: %s headers too large", nb_frame_type_name(f->type));
+        return -EPROTO;
+    }
+    return 0;
+}
+
+int nb_invocation_header(const struct nb_invocation *inv, size_t *pos, const char **name,
+                         const char **value)
+{
+    const struct nb_buf *h = &inv->result_head;
+    if (*pos >= h->len)
+        return 0;
+    *name = h->data + *pos;
+    *value = *name + strlen(*name) + 1;
+    *pos = (size_t)(*value + strlen(*value) + 1 - h->data);
+    return 1;
+}
+
 static int frame_answer(struct nb_instance *inst, const struct nb_frame *f)
 {
     struct nb_invocation *inv = find_inv(inst, f->id);
@@ -480,18 +557,8 @@ static int frame_answer(struct nb_instance *inst, const struct nb_frame *f)
         ((struct write_req *)inv->priv_list[0])->inv = NULL;
         inv->priv_list[0] = NULL;
     }
-    if (f->meta_len) {
-        json_t *m = json_loadb(f->meta, f->meta_len, 0, NULL);
-        if (!json_is_object(m)) {
-            json_decref(m);
-            kill_internal(inst, "protocol error: bad %s meta", nb_frame_type_name(f->type));
-            return -EPROTO;
-        }
-        if (inv->result_meta)
-            json_decref(m); /* continuation of a streamed body: the first meta counts */
-        else
-            inv->result_meta = m;
-    }
+    if (!inv->result_head_set && frame_meta(inst, inv, f) < 0)
+        return -EPROTO;
     if (nb_buf_append(&inv->result, f->body, f->body_len) < 0) {
         kill_internal(inst, "protocol error: result of invocation %u larger than %u bytes", f->id,
                       NB_FRAME_MAX_BODY);
@@ -500,10 +567,8 @@ static int frame_answer(struct nb_instance *inst, const struct nb_frame *f)
     if (f->type == NB_FRAME_RESULT && (f->flags & NB_FRAME_F_MORE))
         return 0;
     if (f->type == NB_FRAME_RESULT) {
-        if (inv->kind == NB_INV_HTTP) {
-            json_t *sc = json_object_get(inv->result_meta, "statusCode");
-            inv->http_status = json_is_integer(sc) ? (int)json_integer_value(sc) : 200;
-        }
+        if (inv->kind == NB_INV_HTTP && inv->http_status == 0)
+            inv->http_status = 200;
         complete(inst, inv, NB_INV_OK);
     } else {
         int handled = json_is_true(json_object_get(inv->result_meta, "handled"));
@@ -1271,6 +1336,8 @@ int nb_instance_invoke(struct nb_instance *inst, struct nb_invocation *inv)
     inv->http_status = 0;
     inv->result_meta = NULL;
     nb_buf_init(&inv->result, NB_FRAME_MAX_BODY);
+    nb_buf_init(&inv->result_head, NB_FRAME_MAX_META);
+    inv->result_head_set = 0;
     inv->error[0] = '\0';
     inv->max_memory_mb = 0;
     inv->start_ns = nb_now_ns();

@@ -53,11 +53,18 @@ struct nb_invocation {
     /*
      * Filled before done runs.  nb_instance_invoke initializes them (even
      * when it fails), so the caller always ends with nb_buf_release(&result)
-     * and json_decref(result_meta).
+     * and json_decref(result_meta), nb_buf_release(&result_head).
      */
     enum nb_inv_status status;
-    int http_status;      /* from RESULT meta statusCode (HTTP kind), else 0 */
-    json_t *result_meta;  /* RESULT/ERROR meta object (owned; freed by the caller), or NULL */
+    int http_status;     /* from RESULT meta statusCode (HTTP kind), else 0 */
+    json_t *result_meta; /* RESULT/ERROR JSON meta object (owned; freed by the caller), or NULL */
+    /*
+     * An HTTP answer's headers as "name\0value\0" pairs, in the order the
+     * function set them, repeats kept: from a JSON meta's "headers" or a HEAD
+     * meta (docs/internals/runtime-protocol.md).  Read with nb_invocation_header.
+     */
+    struct nb_buf result_head;
+    int result_head_set;  /* the first RESULT's meta was taken (later ones are ignored) */
     struct nb_buf result; /* RESULT body, or the FC error JSON body for errors */
     char error[512];      /* for TIMEOUT/CRASHED/INIT_FAILED: what happened, for the caller */
     uint64_t start_ns, end_ns;
@@ -86,6 +93,13 @@ struct nb_invocation {
     void *priv_inst;
     void *priv_list[2];
 };
+
+/*
+ * The next header of an HTTP answer: *pos starts at 0.  Returns 1 and sets
+ * name and value (NUL-terminated, inside inv->result_head), or 0 at the end.
+ */
+int nb_invocation_header(const struct nb_invocation *inv, size_t *pos, const char **name,
+                         const char **value);
 
 struct nb_instance;
 

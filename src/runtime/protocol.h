@@ -39,6 +39,12 @@ enum nb_frame_type {
 
 /* RESULT: more RESULT frames with the same id follow (streamed body). */
 #define NB_FRAME_F_MORE 0x01
+/*
+ * RESULT of an HTTP invocation: the meta is not JSON but NUL-terminated
+ * UTF-8 strings, the status code in decimal then name, value pairs.  It
+ * spares both sides a JSON document per answer.
+ */
+#define NB_FRAME_F_HEAD 0x02
 
 struct nb_frame {
     uint8_t type;

@@ -240,6 +240,7 @@ static void call_start(struct harness *h, struct call *c, enum nb_inv_kind kind,
 static void call_release(struct call *c)
 {
     nb_buf_release(&c->inv.result);
+    nb_buf_release(&c->inv.result_head);
     json_decref(c->inv.result_meta);
     free(c->meta);
 }
@@ -266,19 +267,14 @@ static json_t *result_json(const struct call *c)
     return j;
 }
 
-/* Whether the RESULT meta's header pairs include [name, value]. */
+/* Whether the HTTP answer's headers include name: value. */
 static int has_header(const struct call *c, const char *name, const char *value)
 {
-    json_t *hs = json_object_get(c->inv.result_meta, "headers");
-    size_t i;
-    json_t *p;
-    json_array_foreach(hs, i, p)
-    {
-        const char *n = json_string_value(json_array_get(p, 0));
-        const char *v = json_string_value(json_array_get(p, 1));
-        if (n && v && strcasecmp(n, name) == 0 && strcmp(v, value) == 0)
+    size_t pos = 0;
+    const char *n, *v;
+    while (nb_invocation_header(&c->inv, &pos, &n, &v))
+        if (strcasecmp(n, name) == 0 && strcmp(v, value) == 0)
             return 1;
-    }
     return 0;
 }
 
@@ -339,6 +335,37 @@ static void test_http_handler(void **state)
     call_release(&c);
     finish(&h);
     assert_string_equal(h.exit_reason, "test over");
+}
+
+/* Both RESULT meta forms reach the caller alike; a malformed HEAD meta kills the instance. */
+static void test_http_meta_forms(void **state)
+{
+    (void)state;
+    struct harness h;
+    struct call c;
+    start_ready(&h, "http", "index.jsonMeta");
+    call_start(&h, &c, NB_INV_HTTP, "req-json-meta", "{}", NULL, 0, 5000);
+    run_until(&h, &c.done, 10000);
+    assert_int_equal(c.inv.status, NB_INV_OK);
+    assert_int_equal(c.inv.http_status, 202);
+    assert_true(has_header(&c, "X-A", "1"));
+    assert_true(has_header(&c, "X-A", "2"));
+    assert_true(has_header(&c, "X-B", "\xc3\xa9"));
+    assert_string_equal(result_str(&c), "raw");
+    call_release(&c);
+    finish(&h);
+
+    const char *bad[] = {"index.badHead", "index.oddHead"};
+    for (size_t i = 0; i < NB_ARRAY_SIZE(bad); i++) {
+        start_ready(&h, "http", bad[i]);
+        call_start(&h, &c, NB_INV_HTTP, "req-bad-head", "{}", NULL, 0, 5000);
+        run_until(&h, &c.done, 10000);
+        assert_int_equal(c.inv.status, NB_INV_CRASHED);
+        run_until(&h, &h.exited, 5000);
+        assert_non_null(strstr(h.exit_reason, "protocol error: bad RESULT head meta"));
+        call_release(&c);
+        finish(&h);
+    }
 }
 
 static void test_http_stream_and_throw(void **state)
@@ -774,6 +801,7 @@ int main(void)
     nb_sandbox_global_init(&err);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_handler),
+        cmocka_unit_test(test_http_meta_forms),
         cmocka_unit_test(test_http_stream_and_throw),
         cmocka_unit_test(test_fc_tutorial),
         cmocka_unit_test(test_event_callback_and_async),

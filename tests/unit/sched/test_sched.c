@@ -97,6 +97,7 @@ static struct call *submit(struct nb_pool *p, int ms, int *rc)
 static void call_free(struct call *c)
 {
     nb_buf_release(&c->inv.result);
+    nb_buf_release(&c->inv.result_head);
     json_decref(c->inv.result_meta);
     free(c);
 }
