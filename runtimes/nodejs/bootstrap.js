@@ -14,9 +14,9 @@
  * invocation to styles.js instead (loaded only then); see docs/runtimes.md.
  *
  * The hot path is kept lean on purpose (gateway latency is a headline
- * number): one JSON.parse of the INVOKE meta, one JSON.stringify of the
- * RESULT meta for HTTP, constant meta buffers otherwise, one socket write
- * per frame, no per-invocation closures beyond the callback.
+ * number): one JSON.parse of the INVOKE meta, a HEAD meta string (not JSON)
+ * for HTTP answers, constant meta buffers otherwise, one socket write per
+ * read's answers, no per-invocation closures beyond the callback.
  *
  * CommonJS, Node 20, no dependencies.
  */
