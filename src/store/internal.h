@@ -35,6 +35,11 @@ void nb_store_rollback(struct nb_store *st);
 int nb_store_end(struct nb_store *st, int r, struct nb_err *err);
 /* Binds s (NULL binds SQL NULL) as a transient text. */
 int nb_store_bind_text(sqlite3_stmt *stmt, int idx, const char *s);
+/*
+ * Binds s (not NULL) without a copy: s must stay as it is until the
+ * statement is stepped, reset with new bindings, or finalized.
+ */
+int nb_store_bind_static(sqlite3_stmt *stmt, int idx, const char *s);
 /* Column idx as a new string (caller frees), NULL for SQL NULL. */
 char *nb_store_column_dup(sqlite3_stmt *stmt, int idx);
 

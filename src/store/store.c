@@ -228,6 +228,11 @@ int nb_store_bind_text(sqlite3_stmt *stmt, int idx, const char *s)
     return sqlite3_bind_text(stmt, idx, s, -1, SQLITE_TRANSIENT);
 }
 
+int nb_store_bind_static(sqlite3_stmt *stmt, int idx, const char *s)
+{
+    return sqlite3_bind_text(stmt, idx, s, -1, SQLITE_STATIC);
+}
+
 char *nb_store_column_dup(sqlite3_stmt *stmt, int idx)
 {
     const unsigned char *t = sqlite3_column_text(stmt, idx);

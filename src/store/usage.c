@@ -90,17 +90,17 @@ static int insert_locked(struct nb_store *st, const struct nb_usage_record *v, s
         const struct nb_usage_record *u = &v[i];
         sqlite3_reset(rec);
         int rc = sqlite3_bind_int64(rec, 1, u->time_ms);
-        rc = rc ?: nb_store_bind_text(rec, 2, u->request_id);
-        rc = rc ?: nb_store_bind_text(rec, 3, u->service);
-        rc = rc ?: nb_store_bind_text(rec, 4, u->function);
-        rc = rc ?: nb_store_bind_text(rec, 5, u->version[0] ? u->version : "LATEST");
+        rc = rc ?: nb_store_bind_static(rec, 2, u->request_id);
+        rc = rc ?: nb_store_bind_static(rec, 3, u->service);
+        rc = rc ?: nb_store_bind_static(rec, 4, u->function);
+        rc = rc ?: nb_store_bind_static(rec, 5, u->version[0] ? u->version : "LATEST");
         rc = rc ?: sqlite3_bind_int64(rec, 6, (sqlite3_int64)u->duration_us);
         rc = rc ?: sqlite3_bind_int64(rec, 7, (sqlite3_int64)u->billed_ms);
         rc = rc ?: sqlite3_bind_int64(rec, 8, u->memory_mb);
         rc = rc ?: sqlite3_bind_int64(rec, 9, (sqlite3_int64)u->mb_ms);
         rc = rc ?: sqlite3_bind_int64(rec, 10, (sqlite3_int64)u->init_us);
         rc = rc ?: sqlite3_bind_int(rec, 11, u->cold ? 1 : 0);
-        rc = rc ?: nb_store_bind_text(rec, 12, u->status);
+        rc = rc ?: nb_store_bind_static(rec, 12, u->status);
         if (rc == SQLITE_OK)
             rc = sqlite3_step(rec);
         if (rc != SQLITE_DONE) {
