@@ -465,7 +465,7 @@ static void answer_invoke(struct gw_call *c)
     h[n++] = (struct nb_kv){"X-Fc-Invocation-Duration", dur};
     h[n++] = (struct nb_kv){"X-Fc-Invocation-Service-Version", c->acct.version};
     char mem[16];
-    snprintf(mem, sizeof(mem), "%d", inv->max_memory_mb);
+    snprintf(mem, sizeof(mem), "%d", nb_invocation_memory_mb(inv));
     h[n++] = (struct nb_kv){"X-Fc-Max-Memory-Usage", mem};
     char *log64 = NULL;
     if (c->tail.max) {

@@ -209,7 +209,7 @@ void nb_gw_account(struct nb_gateway *gw, const struct nb_gw_acct *a, struct nb_
     w_str(&w, " ms Memory Size: ");
     w_int(&w, a->memory_mb);
     w_str(&w, " MB Max Memory Used: ");
-    w_int(&w, inv->max_memory_mb);
+    w_int(&w, nb_invocation_memory_mb(inv));
     w_str(&w, " MB");
     if (init_us) {
         w_str(&w, " Init Duration: ");

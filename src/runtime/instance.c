@@ -160,12 +160,14 @@ static uint64_t inv_deadline(const struct nb_invocation *inv)
     return inv->timeout_ms > 0 ? inv->start_ns + (uint64_t)inv->timeout_ms * 1000000u : 0;
 }
 
-/* Removes inv from the instance and runs its done callback (which may free it). */
-static void complete(struct nb_instance *inst, struct nb_invocation *inv, enum nb_inv_status st)
+/* The instance whose invocation's done callback is running (nb_invocation_memory_mb). */
+static _Thread_local struct nb_instance *completing;
+
+int nb_invocation_memory_mb(struct nb_invocation *inv)
 {
-    remove_inv(inst, inv);
-    inv->status = st;
-    inv->end_ns = nb_now_ns();
+    struct nb_instance *inst = inv->priv_mem;
+    if (inv->max_memory_mb >= 0 || inst == NULL || inst != completing)
+        return inv->max_memory_mb < 0 ? 0 : inv->max_memory_mb;
     /* The instance's peak so far (its cgroup's), or at exit the final one. */
     uint64_t peak = inst->proc.memory_peak;
     if (inst->proc.priv) {
@@ -177,9 +179,23 @@ static void complete(struct nb_instance *inst, struct nb_invocation *inv, enum n
         peak = inst->peak;
     }
     inv->max_memory_mb = (int)((peak + (1u << 20) - 1) >> 20);
+    return inv->max_memory_mb;
+}
+
+/* Removes inv from the instance and runs its done callback (which may free it). */
+static void complete(struct nb_instance *inst, struct nb_invocation *inv, enum nb_inv_status st)
+{
+    remove_inv(inst, inv);
+    inv->status = st;
+    inv->end_ns = nb_now_ns();
+    inv->max_memory_mb = -1; /* read when asked: after the caller's answer */
+    inv->priv_mem = inst;
     inv->priv_inst = NULL;
     inv->priv_list[0] = NULL;
+    struct nb_instance *outer = completing;
+    completing = inst;
     inv->done(inv, inv->done_arg);
+    completing = outer;
 }
 
 /* Pulls "errorMessage" (and "errorType") out of an FC error body, for one-line messages. */
@@ -1340,6 +1356,7 @@ int nb_instance_invoke(struct nb_instance *inst, struct nb_invocation *inv)
     inv->result_head_set = 0;
     inv->error[0] = '\0';
     inv->max_memory_mb = 0;
+    inv->priv_mem = NULL;
     inv->start_ns = nb_now_ns();
     inv->end_ns = 0;
     inv->priv_inst = NULL;

@@ -68,7 +68,12 @@ struct nb_invocation {
     struct nb_buf result; /* RESULT body, or the FC error JSON body for errors */
     char error[512];      /* for TIMEOUT/CRASHED/INIT_FAILED: what happened, for the caller */
     uint64_t start_ns, end_ns;
-    int max_memory_mb; /* the instance's peak memory use (its cgroup's) when inv ended */
+    /*
+     * The instance's peak memory use (its cgroup's): read it with
+     * nb_invocation_memory_mb from done, which reads the cgroup only when
+     * asked, so that a caller can answer first.  -1 until then.
+     */
+    int max_memory_mb;
     /*
      * Set by the scheduler when it hands the invocation to an instance:
      * dispatch_ns (nb_now_ns(); 0 if it never reached one) starts the billed
@@ -91,6 +96,7 @@ struct nb_invocation {
     void *priv_sched[4];
     /* private to the instance */
     void *priv_inst;
+    void *priv_mem; /* the instance, while done runs */
     void *priv_list[2];
 };
 
@@ -100,6 +106,9 @@ struct nb_invocation {
  */
 int nb_invocation_header(const struct nb_invocation *inv, size_t *pos, const char **name,
                          const char **value);
+
+/* inv's max_memory_mb (see there); call it from inv's done callback. */
+int nb_invocation_memory_mb(struct nb_invocation *inv);
 
 struct nb_instance;
 

@@ -51,6 +51,7 @@ struct harness {
 struct call {
     struct nb_invocation inv;
     int done;
+    int memory_mb; /* nb_invocation_memory_mb, asked from done */
     char *meta;
     struct harness *h;
 };
@@ -210,6 +211,7 @@ static void on_done(struct nb_invocation *inv, void *arg)
     assert_int_equal(c->done, 0);
     c->done = 1;
     c->h->done_count++;
+    c->memory_mb = nb_invocation_memory_mb(inv);
 }
 
 static void call_start(struct harness *h, struct call *c, enum nb_inv_kind kind,
@@ -309,6 +311,9 @@ static void test_http_handler(void **state)
     assert_true(has_header(&c, "Set-Cookie", "b=2"));
     assert_false(has_header(&c, "X-Remove", "x"));
     assert_true(c.inv.end_ns >= c.inv.start_ns);
+    /* the sandbox's cgroup, read from done: a Node process takes megabytes */
+    assert_true(c.memory_mb >= 4);
+    assert_int_equal(nb_invocation_memory_mb(&c.inv), c.memory_mb); /* kept once read */
 
     json_t *j = result_json(&c);
     assert_string_equal(json_string_value(json_object_get(j, "path")), "/a/b c");
