@@ -36,6 +36,7 @@ from io import BytesIO, TextIOBase
 
 T_INIT, T_INIT_OK, T_INIT_ERROR, T_INVOKE, T_RESULT, T_ERROR, T_LOG = 1, 2, 3, 4, 5, 6, 7
 F_MORE = 1
+F_HEAD = 2  # RESULT meta is "status\0name\0value\0...", not JSON
 HDR = struct.Struct("<BBHIII")
 MAX_META = 1 << 20
 MAX_BODY = 64 << 20
@@ -484,7 +485,7 @@ class Runtime:
             else:
                 result = _await(self.handler(body, FCContext(inv.request_id, self.shared)))
                 if meta.get("kind") == "http":
-                    finish(inv, T_RESULT, b'{"statusCode":200,"headers":[]}', result_bytes(result))
+                    finish(inv, T_RESULT, b"200\0", result_bytes(result), F_HEAD)
                 else:
                     finish(inv, T_RESULT, META_EMPTY, result_bytes(result))
         except BaseException as e:  # SystemExit too: a handler's sys.exit() is its error
@@ -517,7 +518,7 @@ def _flush_inv(inv):
 def finish(inv, ftype, meta, body, flags=0):
     """The last frame of an invocation (flushes its partial output lines first)."""
     _flush_inv(inv)
-    if not flags:
+    if not flags & F_MORE:
         _inflight.pop(inv.id, None)
     send_frame(ftype, inv.id, meta, body, flags)
 
@@ -616,7 +617,7 @@ def run_wsgi(rt, inv, h, body):
             write(chunk)
             if out[1] >= STREAM_FLUSH:  # a long stream goes out as it comes
                 send_frame(T_RESULT, inv.id, META_EMPTY if out[2] else _http_meta(state),
-                           b"".join(out[0]), F_MORE)
+                           b"".join(out[0]), F_MORE if out[2] else F_MORE | F_HEAD)
                 out[:] = [[], 0, True]
     finally:
         close = getattr(result, "close", None)
@@ -626,16 +627,22 @@ def run_wsgi(rt, inv, h, body):
         raise AssertionError("WSGI app did not call start_response")
     chunks = out[0]
     finish(inv, T_RESULT, META_EMPTY if out[2] else _http_meta(state),
-           bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks))
+           bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks), 0 if out[2] else F_HEAD)
 
 
 def _http_meta(state):
+    """The HEAD meta of a WSGI answer; a header that is not text or holds a NUL is left out."""
     status, headers = state
     try:
         code = int(status[:3])
     except ValueError:
         raise ValueError("bad WSGI status %r" % status) from None
-    return _dumps({"statusCode": code, "headers": [[k, v] for k, v in headers]}).encode()
+    parts = [str(code if 100 <= code <= 999 else 200)]
+    for k, v in headers:
+        if isinstance(k, str) and isinstance(v, str) and "\0" not in k and "\0" not in v:
+            parts += (k, v)
+    parts.append("")
+    return "\0".join(parts).encode("utf-8", "surrogateescape")
 
 
 # --------------------------------------------------------------- main loop
