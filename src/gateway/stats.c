@@ -116,7 +116,7 @@ static void ring_add(struct fn_stats *st, int error)
 
 /*
  * The REPORT line's writer: printf's setup cost more than the rest of the
- * line.  Cuts what does not fit in LINE_MAX - 1 bytes.
+ * line.  Cuts what does not fit in REPORT_MAX - 1 bytes.
  */
 #define REPORT_MAX 512
 struct line_w {
@@ -143,7 +143,7 @@ static void w_int(struct line_w *w, int64_t v)
     char d[24];
     if (v < 0)
         w_mem(w, "-", 1);
-    w_mem(w, d, nb_fmt_u64(d, v < 0 ? (uint64_t)-v : (uint64_t)v));
+    w_mem(w, d, nb_fmt_u64(d, v < 0 ? 0 - (uint64_t)v : (uint64_t)v));
 }
 
 /* Microseconds as milliseconds with two decimals, rounded. */

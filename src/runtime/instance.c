@@ -480,7 +480,6 @@ static void frame_init_done(struct nb_instance *inst, const struct nb_frame *f)
     kill_internal(inst, "killed after initialization error");
 }
 
-/* RESULT / ERROR for an invocation.  Returns 0 or -EPROTO. */
 /*
  * A HEAD meta (NB_FRAME_F_HEAD): "status\0name\0value\0...".  Takes the
  * status and keeps the pairs.  Returns 0, or -1 if it is malformed.
@@ -558,6 +557,7 @@ int nb_invocation_header(const struct nb_invocation *inv, size_t *pos, const cha
     return 1;
 }
 
+/* RESULT / ERROR for an invocation.  Returns 0 or -EPROTO. */
 static int frame_answer(struct nb_instance *inst, const struct nb_frame *f)
 {
     struct nb_invocation *inv = find_inv(inst, f->id);
