@@ -20,8 +20,8 @@
 static void test_fmt_u64(void **state)
 {
     (void)state;
-    const uint64_t cases[] = {0, 1, 9, 10, 99, 100, 12345, 4294967295u, 4294967296u,
-                              18446744073709551615u};
+    const uint64_t cases[] = {0,   1,     9,           10,          99,
+                              100, 12345, 4294967295u, 4294967296u, 18446744073709551615u};
     char got[24], want[24];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t n = nb_fmt_u64(got, cases[i]);
