@@ -537,8 +537,13 @@ static int frame_meta(struct nb_instance *inst, struct nb_invocation *inv, const
         kill_internal(inst, "protocol error: bad %s meta", nb_frame_type_name(f->type));
         return -EPROTO;
     }
-    inv->result_meta = m;
-    if (f->type == NB_FRAME_RESULT && inv->kind == NB_INV_HTTP && json_head(inv, m) < 0) {
+    if (f->type == NB_FRAME_ERROR) {
+        inv->result_meta = m; /* "handled" */
+        return 0;
+    }
+    int r = inv->kind == NB_INV_HTTP ? json_head(inv, m) : 0;
+    json_decref(m);
+    if (r < 0) {
         kill_internal(inst, "protocol error: %s headers too large", nb_frame_type_name(f->type));
         return -EPROTO;
     }

@@ -56,8 +56,8 @@ struct nb_invocation {
      * and json_decref(result_meta), nb_buf_release(&result_head).
      */
     enum nb_inv_status status;
-    int http_status;     /* from RESULT meta statusCode (HTTP kind), else 0 */
-    json_t *result_meta; /* RESULT/ERROR JSON meta object (owned; freed by the caller), or NULL */
+    int http_status;     /* the RESULT meta's status (HTTP kind; 200 if it has none), else 0 */
+    json_t *result_meta; /* ERROR meta object ("handled"; owned, freed by the caller), or NULL */
     /*
      * An HTTP answer's headers as "name\0value\0" pairs, in the order the
      * function set them, repeats kept: from a JSON meta's "headers" or a HEAD
