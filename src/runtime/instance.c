@@ -480,23 +480,16 @@ static void frame_init_done(struct nb_instance *inst, const struct nb_frame *f)
     kill_internal(inst, "killed after initialization error");
 }
 
-/*
- * A HEAD meta (NB_FRAME_F_HEAD): "status\0name\0value\0...".  Takes the
- * status and keeps the pairs.  Returns 0, or -1 if it is malformed.
- */
+/* A HEAD meta (NB_FRAME_F_HEAD): takes the status, keeps the pairs.  0, or -1 if malformed. */
 static int head_meta(struct nb_invocation *inv, const char *m, size_t len)
 {
-    if (len == 0 || m[len - 1] != '\0')
+    const char *pairs;
+    size_t plen;
+    int status = nb_head_parse(m, len, &pairs, &plen);
+    if (status < 0)
         return -1;
-    size_t slen = strlen(m), nul = 0;
-    if (slen == 0 || slen > 3 || strspn(m, "0123456789") != slen)
-        return -1;
-    for (size_t i = slen + 1; i < len; i++)
-        nul += m[i] == '\0';
-    if (nul % 2)
-        return -1;
-    inv->http_status = atoi(m);
-    return nb_buf_append(&inv->result_head, m + slen + 1, len - slen - 1);
+    inv->http_status = status;
+    return nb_buf_append(&inv->result_head, pairs, plen);
 }
 
 /* A JSON meta's statusCode and [[name, value], ...] headers into inv (HTTP). */
@@ -553,13 +546,7 @@ static int frame_meta(struct nb_instance *inst, struct nb_invocation *inv, const
 int nb_invocation_header(const struct nb_invocation *inv, size_t *pos, const char **name,
                          const char **value)
 {
-    const struct nb_buf *h = &inv->result_head;
-    if (*pos >= h->len)
-        return 0;
-    *name = h->data + *pos;
-    *value = *name + strlen(*name) + 1;
-    *pos = (size_t)(*value + strlen(*value) + 1 - h->data);
-    return 1;
+    return nb_head_next(inv->result_head.data, inv->result_head.len, pos, name, value);
 }
 
 /* RESULT / ERROR for an invocation.  Returns 0 or -EPROTO. */

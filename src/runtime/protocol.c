@@ -87,6 +87,35 @@ long nb_frame_decode(const char *data, size_t len, struct nb_frame *f)
     return (long)total;
 }
 
+int nb_head_parse(const char *meta, size_t len, const char **pairs, size_t *pairs_len)
+{
+    if (len == 0 || meta[len - 1] != '\0')
+        return -1;
+    size_t slen = strlen(meta), nul = 0;
+    if (slen == 0 || slen > 3 || strspn(meta, "0123456789") != slen)
+        return -1;
+    for (size_t i = slen + 1; i < len; i++)
+        nul += meta[i] == '\0';
+    if (nul % 2)
+        return -1;
+    int status = 0;
+    for (size_t i = 0; i < slen; i++)
+        status = status * 10 + (meta[i] - '0');
+    *pairs = meta + slen + 1;
+    *pairs_len = len - slen - 1;
+    return status;
+}
+
+int nb_head_next(const char *pairs, size_t len, size_t *pos, const char **name, const char **value)
+{
+    if (*pos >= len)
+        return 0;
+    *name = pairs + *pos;
+    *value = *name + strlen(*name) + 1;
+    *pos = (size_t)(*value + strlen(*value) + 1 - pairs);
+    return 1;
+}
+
 const char *nb_frame_type_name(uint8_t type)
 {
     switch (type) {

@@ -72,4 +72,18 @@ long nb_frame_decode(const char *data, size_t len, struct nb_frame *f);
 
 const char *nb_frame_type_name(uint8_t type);
 
+/*
+ * Checks a HEAD meta (NB_FRAME_F_HEAD): NUL-terminated strings, a status of
+ * 1 to 3 digits, then name, value pairs.  Returns the status (0..999) and
+ * sets *pairs, *pairs_len to the pairs ("name\0value\0..."), or returns -1
+ * if it is malformed.
+ */
+int nb_head_parse(const char *meta, size_t len, const char **pairs, size_t *pairs_len);
+/*
+ * The next pair of pairs[0..len) as nb_head_parse checked them: *pos starts
+ * at 0.  Returns 1 and sets name and value (pointers into pairs), or 0 at
+ * the end.
+ */
+int nb_head_next(const char *pairs, size_t len, size_t *pos, const char **name, const char **value);
+
 #endif

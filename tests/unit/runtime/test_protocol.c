@@ -113,12 +113,49 @@ static void test_unknown_type(void **state)
     assert_string_equal(nb_frame_type_name(99), "UNKNOWN");
 }
 
+/* HEAD metas: the status and the pairs of a good one; every way of being malformed. */
+static void test_head_meta(void **state)
+{
+    (void)state;
+    static const char good[] = "201\0Set-Cookie\0a=1\0Set-Cookie\0b=2\0";
+    const char *pairs, *name, *value;
+    size_t plen, pos = 0;
+    assert_int_equal(nb_head_parse(good, sizeof(good) - 1, &pairs, &plen), 201);
+    assert_ptr_equal(pairs, good + 4);
+    assert_int_equal(plen, sizeof(good) - 1 - 4);
+    assert_int_equal(nb_head_next(pairs, plen, &pos, &name, &value), 1);
+    assert_string_equal(name, "Set-Cookie");
+    assert_string_equal(value, "a=1");
+    assert_int_equal(nb_head_next(pairs, plen, &pos, &name, &value), 1);
+    assert_string_equal(value, "b=2");
+    assert_int_equal(nb_head_next(pairs, plen, &pos, &name, &value), 0);
+    assert_int_equal(nb_head_parse("7\0", 2, &pairs, &plen), 7);
+    assert_int_equal(plen, 0);
+
+    static const struct {
+        const char *m;
+        size_t len;
+    } bad[] = {
+        {"", 0},                /* empty */
+        {"200", 3},             /* status not terminated */
+        {"\0", 1},              /* no status */
+        {"2000\0", 5},          /* four digits */
+        {"-20\0", 4},           /* not digits */
+        {"20 \0", 4},           /* not digits */
+        {"200\0X-A\0", 8},      /* a name without its value */
+        {"200\0X-A\0v", 9},     /* the value not terminated */
+        {"200\0X-A\0v\0X", 11}, /* a name not terminated */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(nb_head_parse(bad[i].m, bad[i].len, &pairs, &plen), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_header_layout),
         cmocka_unit_test(test_partial_input), cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_unknown_type),
+        cmocka_unit_test(test_unknown_type),  cmocka_unit_test(test_head_meta),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
