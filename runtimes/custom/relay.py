@@ -305,9 +305,8 @@ class Relay:
                 status, headers, data = self._request(
                     h.get("method") or "GET", url,
                     self._headers(inv.request_id, "/http-invoke", extra), body)
-                pairs = [[k, v] for k, v in headers if k.lower() not in HOP]
-                B.finish(inv, B.T_RESULT, B._dumps({"statusCode": status, "headers": pairs})
-                         .encode(), data)
+                pairs = [(k, v) for k, v in headers if k.lower() not in HOP]
+                B.finish(inv, B.T_RESULT, B.head_meta(status, pairs), data, B.F_HEAD)
                 return
             status, headers, data = self._request("POST", "/invoke", self._headers(
                 inv.request_id, "/invoke", [("host", "127.0.0.1:%d" % self.port),

@@ -389,6 +389,8 @@ async function doInit(m) {
     if (handlerType === 'lambda' || handlerType === 'gcf' || handlerType === 'openfaas') {
         const styles = require('./styles.js')({
             finishOk,
+            finishHttp,
+            headerPairs,
             finishError,
             finishErrorBody,
             errorJson,
@@ -588,21 +590,34 @@ class FCResponse {
         }
         this._finish(resultBytes(body));
     }
-    /* The answer with a HEAD meta; a header with a NUL in it cannot be sent and is left out. */
     _finish(bytes) {
-        const sc = this.statusCode;
-        let head = (sc >= 100 && sc <= 999 ? sc | 0 : 200) + '\0';
-        for (const e of this._headers.values()) {
-            const v = e[1];
-            if (Array.isArray(v)) for (const x of v) head += headerPair(e[0], String(x));
-            else if (v !== undefined && v !== null) head += headerPair(e[0], String(v));
-        }
-        finishOk(this._inv, Buffer.from(head, 'utf8'), bytes, F_HEAD);
+        finishHttp(this._inv, this.statusCode, headerPairs(this._headers), bytes);
     }
 }
 
-function headerPair(name, value) {
-    return name.includes('\0') || value.includes('\0') ? '' : name + '\0' + value + '\0';
+/* [name, value] pairs from a map of lower-case name -> [name, value or array]; repeats kept. */
+function headerPairs(map) {
+    const pairs = [];
+    for (const [name, v] of map.values()) {
+        if (Array.isArray(v)) for (const x of v) pairs.push([name, String(x)]);
+        else if (v !== undefined && v !== null) pairs.push([name, String(v)]);
+    }
+    return pairs;
+}
+
+/*
+ * An HTTP answer, with a HEAD meta: a status outside 100..999 becomes 200
+ * (as the gateway would), a header with a NUL in it cannot be sent and is
+ * left out.
+ */
+function finishHttp(inv, status, pairs, body) {
+    let head = (status >= 100 && status <= 999 ? status | 0 : 200) + '\0';
+    for (const [name, value] of pairs) {
+        const n = String(name);
+        const v = String(value);
+        if (!n.includes('\0') && !v.includes('\0')) head += n + '\0' + v + '\0';
+    }
+    finishOk(inv, Buffer.from(head, 'utf8'), body, F_HEAD);
 }
 
 function runHttp(inv, h, body, ctx) {

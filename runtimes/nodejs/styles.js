@@ -24,22 +24,9 @@ const { Readable, Writable } = require('node:stream');
 const { isUtf8 } = require('node:buffer');
 
 module.exports = function makeStyles(core) {
-    const { finishOk, finishErrorBody, errorJson, resultBytes, META_EMPTY, EMPTY } = core;
+    const { finishOk, finishHttp, headerPairs, finishErrorBody, errorJson, resultBytes, META_EMPTY, EMPTY } = core;
 
     /* ------------------------------------------------------------ common */
-
-    function httpMeta(status, pairs) {
-        return Buffer.from(JSON.stringify({ statusCode: status, headers: pairs }));
-    }
-
-    function headerPairs(map) {
-        const pairs = [];
-        for (const [name, v] of map.values()) {
-            if (Array.isArray(v)) for (const x of v) pairs.push([name, String(x)]);
-            else if (v !== undefined && v !== null) pairs.push([name, String(v)]);
-        }
-        return pairs;
-    }
 
     function rawQuery(url) {
         const q = url.indexOf('?');
@@ -253,7 +240,7 @@ module.exports = function makeStyles(core) {
                 } catch (e) {
                     return finishErrorBody(inv, lambdaError(e), false);
                 }
-                return finishOk(inv, httpMeta(r[0], r[1]), r[2]);
+                return finishHttp(inv, r[0], r[1], r[2]);
             }
             let s;
             try {
@@ -540,12 +527,12 @@ module.exports = function makeStyles(core) {
         } catch (e) {
             if (!(e instanceof BadBody)) throw e;
             if (!isHttp) return finishErrorBody(inv, errorJson(e), true);
-            return finishOk(inv, httpMeta(400, [['Content-Type', 'text/plain; charset=utf-8']]), Buffer.from('Bad Request: ' + e.message));
+            return finishHttp(inv, 400, [['Content-Type', 'text/plain; charset=utf-8']], Buffer.from('Bad Request: ' + e.message));
         }
         const req = new GcfRequest(h, body, parsed);
         const res = new GcfResponse((status, pairs, out) => {
             if (inv.done) return;
-            if (isHttp) finishOk(inv, httpMeta(status, pairs), out);
+            if (isHttp) finishHttp(inv, status, pairs, out);
             else if (status >= 400) finishErrorBody(inv, httpError(status, out), true);
             else finishOk(inv, META_EMPTY, out);
         });
@@ -618,7 +605,7 @@ module.exports = function makeStyles(core) {
             parsed = isHttp ? faasBody(first((h.headers || {})['content-type']), body) : parsePayloadRaw(body);
         } catch (e) {
             if (!(e instanceof BadBody)) throw e;
-            return finishOk(inv, httpMeta(400, [['Content-Type', 'text/plain; charset=utf-8']]), Buffer.from('Bad Request: ' + e.message));
+            return finishHttp(inv, 400, [['Content-Type', 'text/plain; charset=utf-8']], Buffer.from('Bad Request: ' + e.message));
         }
         const ctx = new FunctionContext((err, result) => {
             if (inv.done) return;
@@ -626,7 +613,7 @@ module.exports = function makeStyles(core) {
                 const text = err && err.toString ? err.toString() : String(err);
                 core.sendLog('error', err && err.stack ? err.stack : text);
                 if (!isHttp) return finishErrorBody(inv, errorJson(err), true);
-                return finishOk(inv, httpMeta(500, [['Content-Type', 'text/html; charset=utf-8']]), Buffer.from(text));
+                return finishHttp(inv, 500, [['Content-Type', 'text/html; charset=utf-8']], Buffer.from(text));
             }
             const pairs = [];
             let hasType = false;
@@ -644,7 +631,7 @@ module.exports = function makeStyles(core) {
             } else if (typeof result === 'object') out = Buffer.from(JSON.stringify(result));
             else out = Buffer.from(String(result));
             if (!hasType && out.length) pairs.push(['Content-Type', 'text/html; charset=utf-8']);
-            if (isHttp) finishOk(inv, httpMeta(Number(ctx.status()) | 0, pairs), out);
+            if (isHttp) finishHttp(inv, Number(ctx.status()) | 0, pairs, out);
             else finishOk(inv, META_EMPTY, out);
         });
         const cb = (err, result) => ctx.cb(err, result);

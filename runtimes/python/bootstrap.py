@@ -485,7 +485,7 @@ class Runtime:
             else:
                 result = _await(self.handler(body, FCContext(inv.request_id, self.shared)))
                 if meta.get("kind") == "http":
-                    finish(inv, T_RESULT, b"200\0", result_bytes(result), F_HEAD)
+                    finish(inv, T_RESULT, head_meta(200, ()), result_bytes(result), F_HEAD)
                 else:
                     finish(inv, T_RESULT, META_EMPTY, result_bytes(result))
         except BaseException as e:  # SystemExit too: a handler's sys.exit() is its error
@@ -630,19 +630,25 @@ def run_wsgi(rt, inv, h, body):
            bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks), 0 if out[2] else F_HEAD)
 
 
+def head_meta(code, pairs):
+    """The HEAD meta (F_HEAD) of an HTTP answer: a status outside 100..999 becomes 200 (as
+    the gateway would); a header that is not text or holds a NUL is left out."""
+    parts = [str(code if 100 <= code <= 999 else 200)]
+    for k, v in pairs:
+        if isinstance(k, str) and isinstance(v, str) and "\0" not in k and "\0" not in v:
+            parts += (k, v)
+    parts.append("")
+    return "\0".join(parts).encode("utf-8", "surrogateescape")
+
+
 def _http_meta(state):
-    """The HEAD meta of a WSGI answer; a header that is not text or holds a NUL is left out."""
+    """The HEAD meta of a WSGI answer."""
     status, headers = state
     try:
         code = int(status[:3])
     except ValueError:
         raise ValueError("bad WSGI status %r" % status) from None
-    parts = [str(code if 100 <= code <= 999 else 200)]
-    for k, v in headers:
-        if isinstance(k, str) and isinstance(v, str) and "\0" not in k and "\0" not in v:
-            parts += (k, v)
-    parts.append("")
-    return "\0".join(parts).encode("utf-8", "surrogateescape")
+    return head_meta(code, headers)
 
 
 # --------------------------------------------------------------- main loop

@@ -84,7 +84,7 @@ def run(rt, inv, meta, body):
         event = http_event(inv, meta, meta.get("http") or {}, body)
         result = B._await(rt.handler(event, ctx))
         status, headers, out = http_result(result)
-        B.finish(inv, B.T_RESULT, _dumps({"statusCode": status, "headers": headers}).encode(), out)
+        B.finish(inv, B.T_RESULT, B.head_meta(status, headers), out, B.F_HEAD)
         return
     if body:
         try:

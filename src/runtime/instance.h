@@ -64,7 +64,7 @@ struct nb_invocation {
      * meta (docs/internals/runtime-protocol.md).  Read with nb_invocation_header.
      */
     struct nb_buf result_head;
-    int result_head_set;  /* the first RESULT's meta was taken (later ones are ignored) */
+    int result_head_set;  /* the answer's first meta was taken (later frames' are ignored) */
     struct nb_buf result; /* RESULT body, or the FC error JSON body for errors */
     char error[512];      /* for TIMEOUT/CRASHED/INIT_FAILED: what happened, for the caller */
     uint64_t start_ns, end_ns;
