@@ -160,7 +160,10 @@ static void test_stdin_is_devnull_and_env(void **state)
     nb_buf_release(&out);
 }
 
-/* Who and where the process is: its function's uid, no capabilities, its own pids. */
+/*
+ * Who and where the process is: its function's uid, no capabilities, its own
+ * pids, nice 0 and SCHED_BATCH (policy 3).
+ */
 static void test_identity(void **state)
 {
     (void)state;
@@ -169,7 +172,7 @@ static void test_identity(void **state)
     int st = run_sh("id -u; id -g; id -G; grep -E '^Cap(Prm|Eff|Bnd|Amb|Inh)' /proc/self/status "
                     "| tr -s '\\t' ' '; grep NoNewPrivs /proc/self/status | tr -s '\\t' ' ';"
                     "grep Seccomp: /proc/self/status | tr -s '\\t' ' '; hostname; echo $$; cut "
-                    "-d\" \" -f19 /proc/$$/stat;"
+                    "-d\" \" -f19,41 /proc/$$/stat;"
                     "ls /proc | grep -c '^[0-9]'",
                     &spec, &out);
     assert_int_equal(WEXITSTATUS(st), 0);
@@ -180,7 +183,7 @@ static void test_identity(void **state)
     snprintf(want, sizeof(want),
              "%u\n%u\n%u\nCapInh: 0000000000000000\nCapPrm: 0000000000000000\n"
              "CapEff: 0000000000000000\nCapBnd: 0000000000000000\nCapAmb: 0000000000000000\n"
-             "NoNewPrivs: 1\nSeccomp: 2\nlocalhost\n1\n0\n",
+             "NoNewPrivs: 1\nSeccomp: 2\nlocalhost\n1\n0 3\n",
              uid, uid, uid);
     /* The last line is the number of pids in /proc: sh, ls, grep (and maybe id's). */
     char *last = strrchr(out.data, '\n');
