@@ -9,7 +9,8 @@
 # Knobs (env): NUBIS_BIN (default build/nubis), DUR, DUR1, WARM, CONNS=16,
 # PIN=1 (servers on CPU 1, wrk on CPU 0), NODE (default: node on PATH),
 # WORKERD=1 (0 skips workerd; bench/workerd/setup.sh installs it into bench/.cache),
-# ROUNDS=3 (interleaved rounds per server; the table shows medians).
+# ROUNDS=3 (interleaved rounds per server; the table shows medians),
+# PAIR=20000 (requests per server for the paired c1 measurement; 0 skips it).
 # Only 127.0.0.1 is bound; every server is stopped by the PID we started.
 set -uo pipefail
 export LC_ALL=C
@@ -19,7 +20,7 @@ NUBIS=${NUBIS_BIN:-$ROOT/build/nubis}
 NODE=${NODE:-$(command -v node)}
 PY=/usr/bin/python3
 DUR=${DUR:-10s}; DUR1=${DUR1:-5s}; WARM=${WARM:-2s}; CONNS=${CONNS:-16}; PIN=${PIN:-1}
-WORKERD=${WORKERD:-1}
+WORKERD=${WORKERD:-1}; PAIR=${PAIR:-20000}
 QUERY='?name=bench'
 EXPECT='{"message":"Hello, bench!"}'
 
@@ -72,6 +73,16 @@ for round in $(seq "$NROUNDS"); do
   measure node "$BURL"
   [ -n "$WBIN" ] && measure workerd "$WURL"
 done
+
+# --- c1 once more, paired: bench/c1pair.c sends one request at a time and
+# lets the servers take turns in blocks of 100, so the difference to bare
+# Node is taken within moments this VM treats alike (see c1pair.c).
+PAIRED=
+if [ "$PAIR" -gt 0 ]; then
+  gcc -O2 -o "$TMP/c1pair" "$HERE/c1pair.c" -lhttp_parser || die "cannot build bench/c1pair.c"
+  echo "== c1 paired: $PAIR requests each" >&2
+  PAIRED=$(timeout 600 "${CLI_PIN[@]}" "$TMP/c1pair" -n "$PAIR" "$BURL" "$NURL") || die "c1pair failed"
+fi
 stop_all
 
 echo "## nubis vs bare Node: hello world over HTTP ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
@@ -88,4 +99,9 @@ row node "Node http.createServer"
 echo
 echo "- nubis / node req/s at c$CONNS: **$(ratio nubis node)** (instanceConcurrency 16)"
 [ -n "$WBIN" ] && echo "- nubis / workerd req/s at c$CONNS: **$(ratio nubis workerd)**"
-echo "- p50 added by nubis at c1: **$(added nubis node) µs**"
+echo "- p50 added by nubis at c1: **$(added nubis node) µs** (wrk, medians of the rounds)"
+if [ -n "$PAIRED" ]; then
+  echo "- c1 paired (bench/c1pair.c, $PAIR requests each, blocks of 100 taking turns): node p50" \
+       "$(awk '$2==1{print $4}' <<<"$PAIRED") µs, nubis p50 $(awk '$2==2{print $4}' <<<"$PAIRED") µs," \
+       "added **$(awk '$2==2{print $NF}' <<<"$PAIRED") µs** (median of the per-block differences)"
+fi
