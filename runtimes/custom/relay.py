@@ -5,7 +5,7 @@ The function's code has an executable `bootstrap` at its root that serves
 HTTP on port 9000 (FC_SERVER_PORT) inside the instance.  The instance has a
 network namespace of its own, so the daemon cannot reach that port: this
 relay is the instance's process instead.  It speaks the runtime protocol on
-fd 3 (it reuses the Python shim's framing, logging and threading:
+fds 3 and 4 (it reuses the Python shim's framing, logging and threading:
 runtimes/python/bootstrap.py) and:
 
 1. on INIT starts <codeDir>/bootstrap (cwd codeDir, FC's environment:
@@ -176,6 +176,7 @@ class Relay:
             raise RelayError("Runtime.BootstrapNotExecutable",
                              "custom runtime: 'bootstrap' is not executable (chmod +x bootstrap)")
         os.set_inheritable(B.FD, False)
+        os.set_inheritable(B.OUT_FD, False)
         rfd, wfd = os.pipe2(os.O_CLOEXEC)
         pid = os.fork()
         if pid == 0:

@@ -2,11 +2,12 @@
  * bootstrap.js: the nubis Node.js runtime shim.
  *
  * Runs inside an instance's sandbox.  It speaks the runtime protocol
- * (docs/internals/runtime-protocol.md) with the daemon over fd 3: waits for
+ * (docs/internals/runtime-protocol.md) with the daemon, reading its frames
+ * from fd 3 and writing its own to fd 4 (two pipes): waits for
  * INIT (loads the user's module, runs the initializer), then serves INVOKE
  * frames with the user's handler, answering RESULT / ERROR, and sends the
  * function's console output as LOG frames tagged with the invocation id.
- * It exits when fd 3 closes.
+ * It exits when fd 3 reaches its end.
  *
  * Handler styles (FC): HTTP `(request, response, context)` for kind "http";
  * event `(event, context, callback)` or `async (event, context)` for kind
@@ -57,7 +58,8 @@ const LOG_META = {
 
 /* ------------------------------------------------------------------ I/O */
 
-const sock = new net.Socket({ fd: 3, readable: true, writable: true });
+const input = new net.Socket({ fd: 3, readable: true, writable: false });
+const sock = new net.Socket({ fd: 4, readable: false, writable: true });
 
 /* Writes one frame: a single write for small frames, writev for big bodies. */
 function sendFrame(type, id, meta, body, flags) {
@@ -654,6 +656,7 @@ process.on('uncaughtException', (err) => {
     setTimeout(() => process.exit(1), 1000).unref();
 });
 
-sock.on('data', onData);
+input.on('data', onData);
+input.on('error', () => process.exit(0));
+input.on('end', () => sock.end(() => process.exit(0))); /* what is queued still leaves */
 sock.on('error', () => process.exit(0));
-sock.on('close', () => process.exit(0));

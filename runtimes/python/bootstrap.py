@@ -3,10 +3,11 @@ bootstrap.py: the nubis Python runtime shim.
 
 Runs inside an instance's sandbox as `/usr/bin/python3 -S -B bootstrap.py`.
 It speaks the runtime protocol (docs/internals/runtime-protocol.md) with the
-daemon over fd 3: waits for INIT (puts the code on sys.path, loads the
+daemon, reading its frames from fd 3 and writing its own to fd 4 (two
+pipes): waits for INIT (puts the code on sys.path, loads the
 handler, runs the initializer), then answers each INVOKE with RESULT or
 ERROR, and sends print() / sys.stderr / logging output as LOG frames tagged
-with the invocation id.  It exits when fd 3 closes.
+with the invocation id.  It exits when fd 3 reaches its end.
 
 Handler styles (docs/runtimes.md):
 - FC (default): an HTTP trigger calls the WSGI app `handler(environ,
@@ -40,7 +41,8 @@ F_HEAD = 2  # RESULT meta is "status\0name\0value\0...", not JSON
 HDR = struct.Struct("<BBHIII")
 MAX_META = 1 << 20
 MAX_BODY = 64 << 20
-FD = 3
+FD = 3  # the daemon's frames come in here (a pipe)
+OUT_FD = 4  # ours go out here (a pipe)
 STREAM_FLUSH = 1 << 20  # a streamed WSGI response goes out in RESULT frames of about this size
 
 META_EMPTY = b"{}"
@@ -63,11 +65,11 @@ def send_frame(ftype, fid, meta, body=b"", flags=0):
     parts = [hdr, meta, body] if body else [hdr, meta]
     total = len(hdr) + len(meta) + len(body)
     with _wlock:
-        n = os.writev(FD, parts)
+        n = os.writev(OUT_FD, parts)
         if n < total:  # partial write (big bodies): finish with plain writes
             rest = memoryview(b"".join(parts))[n:]
             while rest:
-                rest = rest[os.write(FD, rest):]
+                rest = rest[os.write(OUT_FD, rest):]
 
 
 class Reader:
@@ -782,6 +784,7 @@ def main():
     if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
         sys.path.pop(0)  # the shim's own directory is not the user's
     os.set_blocking(FD, True)
+    os.set_blocking(OUT_FD, True)
     sys.stdout = _stdout
     sys.stderr = _stderr
     sys.meta_path.insert(0, _LoggingHook)

@@ -2,9 +2,9 @@
  * instance.c: one runtime process as the daemon sees it (see instance.h).
  *
  * OVERALL DESIGN
- * An instance owns a sandboxed process (sandbox/) and seven libuv handles:
- * the protocol socket (ctl, a uv_pipe_t on the socketpair), the stdout and
- * stderr pipes, a uv_poll_t on the pidfd (exit), two timers (INIT and
+ * An instance owns a sandboxed process (sandbox/) and eight libuv handles:
+ * the protocol pipes (ctl, read, from the runtime's fd 4; ctl_w, write, to
+ * its fd 3), the stdout and stderr pipes, a uv_poll_t on the pidfd (exit), two timers (INIT and
  * invocation deadlines; one deadline timer serves every invocation in flight,
  * armed at the earliest deadline), and a check and an idle handle that send
  * the small frames queued during a loop turn in one write at its end (the
@@ -17,15 +17,16 @@
  *
  * Lifecycle: ALIVE -> (kill: timeout, protocol error, INIT_ERROR, explicit)
  * DYING -> the pidfd says the process is gone -> EXITED: the rest of the
- * socket and pipes is drained (a RESULT written just before exit counts),
+ * pipes is drained (a RESULT written just before exit counts),
  * every handle is closed, the process reaped, in-flight invocations
  * completed (TIMEOUT / CRASHED / INIT_FAILED / CANCELLED), and when the last
  * close callback runs, on_exit is called and the instance freed.
  *
  * Invariant that keeps callers' memory safe: an invocation's INVOKE write
  * may still reference the caller's meta/body (corked frames are copies), so an invocation is
- * completed only after its write finished, or after ctl was closed (which cancels the write without
- * touching the data).  A shim answering before it could have read the request is a protocol error.
+ * completed only after its write finished, or after ctl_w was closed (which cancels the write
+ * without touching the data).  A shim answering before it could have read the request is a protocol
+ * error.
  */
 #include "runtime/instance.h"
 
@@ -52,7 +53,7 @@
 #define LINE_MAX_LEN (16u * 1024)   /* raw stdout/stderr lines are cut at this length */
 #define DRAIN_MAX (4u << 20)        /* bytes read per pipe at exit */
 #define NB_GENERIC_MEMORY_MB 256    /* a generic instance's limit until specialized */
-#define EOF_GRACE_MS 1000           /* after the runtime closed its socket, before SIGKILL */
+#define EOF_GRACE_MS 1000           /* after the runtime closed its pipe, before SIGKILL */
 #define CORK_FRAME_MAX (16u * 1024) /* frames up to this size wait for the loop turn's end */
 #define CORK_FLUSH_AT (64u * 1024)  /* ... unless this much waits already */
 #define CORK_BUF_MAX (128u * 1024)
@@ -88,7 +89,7 @@ struct nb_instance {
     int generic; /* pre-warmed, no code, no INIT yet (nb_instance_start_generic) */
     int silent;  /* start failed: no callbacks, just free */
     int proto_error;
-    int ctl_eof; /* the runtime closed the socket: it should exit; it has a grace period */
+    int ctl_eof; /* the runtime closed its pipe: it should exit; it has a grace period */
     int killed;  /* we sent SIGKILL */
     int handles_open;
     char kill_reason[256];
@@ -98,7 +99,8 @@ struct nb_instance {
     int init_timeout_ms;
     uint64_t start_ns;
 
-    uv_pipe_t ctl;
+    uv_pipe_t ctl;   /* frames from the runtime */
+    uv_pipe_t ctl_w; /* frames to the runtime */
     /*
      * Small frames queued in one loop turn go out together in one write,
      * from the check phase (after the loop's I/O callbacks): with many
@@ -319,7 +321,7 @@ static void on_write(uv_write_t *req, int status)
 }
 
 /*
- * Writes bufs as far as the socket takes them now (when nothing is queued
+ * Writes bufs as far as the pipe takes them now (when nothing is queued
  * before them; most frames fit at once, which spares a write request and the
  * poll-for-writable dance) and queues the rest with w.  w and w->owned are
  * freed when nothing is left to write, or on error.  0 or a negative errno.
@@ -327,8 +329,8 @@ static void on_write(uv_write_t *req, int status)
 static int write_or_queue(struct nb_instance *inst, struct write_req *w, uv_buf_t *bufs, unsigned n)
 {
     uv_buf_t *rest = bufs;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&inst->ctl) == 0) {
-        int t = uv_try_write((uv_stream_t *)&inst->ctl, bufs, n);
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&inst->ctl_w) == 0) {
+        int t = uv_try_write((uv_stream_t *)&inst->ctl_w, bufs, n);
         size_t done = t > 0 ? (size_t)t : 0;
         while (n > 0 && done >= rest->len) {
             done -= rest->len;
@@ -343,7 +345,7 @@ static int write_or_queue(struct nb_instance *inst, struct write_req *w, uv_buf_
         rest->base += done;
         rest->len -= done;
     }
-    int r = uv_write(&w->req, (uv_stream_t *)&inst->ctl, rest, n, on_write);
+    int r = uv_write(&w->req, (uv_stream_t *)&inst->ctl_w, rest, n, on_write);
     if (r < 0) {
         free(w->owned);
         free(w);
@@ -392,7 +394,7 @@ static void cork_idle_cb(uv_idle_t *h)
 }
 
 /*
- * Queues one frame on ctl.  meta/body must stay valid until the write
+ * Queues one frame on ctl_w.  meta/body must stay valid until the write
  * completes (owned, if non-NULL, is freed then).  0 or a negative errno;
  * on error nothing is queued and owned is freed.
  */
@@ -401,7 +403,7 @@ static int send_frame(struct nb_instance *inst, uint8_t type, uint32_t id, const
                       char *owned)
 {
     if (NB_FRAME_HEADER_SIZE + meta_len + body_len <= CORK_FRAME_MAX &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&inst->ctl) == 0) {
+        uv_stream_get_write_queue_size((uv_stream_t *)&inst->ctl_w) == 0) {
         uint8_t hdr[NB_FRAME_HEADER_SIZE];
         nb_frame_header_encode(hdr, type, 0, id, (uint32_t)meta_len, (uint32_t)body_len);
         if (inst->cork.len == 0) {
@@ -696,7 +698,7 @@ static void ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_eof_grace(uv_timer_t *t)
 {
-    kill_internal(t->data, "the runtime closed its protocol socket");
+    kill_internal(t->data, "the runtime closed its protocol pipe");
 }
 
 static void ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -710,7 +712,7 @@ static void ctl_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(s);
         if (inst->state == ST_ALIVE && !inst->ctl_eof) {
             /*
-             * A runtime closes the socket on its way out (after an uncaught
+             * A runtime closes its pipe on its way out (after an uncaught
              * exception, say): let it exit with its own status, but not
              * linger, since it can no longer answer.
              */
@@ -795,6 +797,7 @@ static void close_all_handles(struct nb_instance *inst)
     close_handle(inst, (uv_handle_t *)&inst->cork_idle);
     close_handle(inst, (uv_handle_t *)&inst->exit_poll);
     close_handle(inst, (uv_handle_t *)&inst->ctl);
+    close_handle(inst, (uv_handle_t *)&inst->ctl_w);
     close_handle(inst, (uv_handle_t *)&inst->out.pipe);
     close_handle(inst, (uv_handle_t *)&inst->err.pipe);
     close_handle(inst, (uv_handle_t *)&inst->init_timer);
@@ -837,7 +840,7 @@ static void on_exit_poll(uv_poll_t *h, int status, int events)
     pipe_drain(inst, &inst->err);
     inst->state = ST_EXITED;
 
-    /* Closing ctl first cancels pending writes without touching callers' data. */
+    /* Closing ctl_w cancels pending writes without touching callers' data. */
     for (unsigned i = 0; i < inst->ninfl; i++) {
         struct write_req *w = inst->infl[i]->priv_list[0];
         if (w)
@@ -1137,7 +1140,8 @@ static int launch(uv_loop_t *loop, const struct nb_sandbox_spec *ss, const char 
         uv_pipe_t *p;
         int *fd;
     } pipes[] = {
-        {&inst->ctl, &inst->proc.ctl_fd},
+        {&inst->ctl, &inst->proc.ctl_rfd},
+        {&inst->ctl_w, &inst->proc.ctl_wfd},
         {&inst->out.pipe, &inst->proc.stdout_fd},
         {&inst->err.pipe, &inst->proc.stderr_fd},
     };

@@ -1,8 +1,9 @@
 /*
  * protocol.h: the runtime protocol between the daemon and a runtime shim.
  *
- * The daemon and the shim talk over a SOCK_STREAM socketpair that the shim
- * sees as fd 3.  Each frame is a 16-byte header followed by meta then body:
+ * The daemon and the shim talk over two pipes: the shim reads the daemon's
+ * frames from fd 3 and writes its own to fd 4.  Each frame is a 16-byte
+ * header followed by meta then body:
  *
  *   offset 0  u8  type        (enum nb_frame_type)
  *          1  u8  flags       (NB_FRAME_F_*)

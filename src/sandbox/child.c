@@ -18,7 +18,7 @@
  *   4. SCHED_BATCH, rlimits, then the credentials: no capabilities in any set (bounding
  *      and ambient included), no supplementary groups, the function's uid;
  *   5. die with the daemon (PR_SET_PDEATHSIG; set after the uid change,
- *      which clears it), fds 0-3, no_new_privs, the seccomp filter, execve.
+ *      which clears it), fds 0-4, no_new_privs, the seccomp filter, execve.
  *
  * A failed step is reported as {errno, "step 'subject'"} on the CLOEXEC
  * report pipe before _exit(127); the spawner reads EOF when execve worked.
@@ -343,10 +343,10 @@ CHILD_FN static void set_batch(const struct sb_child *c)
 CHILD_FN static void wire_fds(const struct sb_child *c)
 {
     if (dup2(c->null_fd, 0) < 0 || dup2(c->out_fd, 1) < 0 || dup2(c->err_fd, 2) < 0 ||
-        dup2(c->sock_fd, 3) < 0)
+        dup2(c->to_fd, 3) < 0 || dup2(c->from_fd, 4) < 0)
         fail(c, "dup2");
     /* Anything the spawner holds without CLOEXEC does not reach the runtime. */
-    syscall(SYS_close_range, 4U, ~0U, CLOSE_RANGE_CLOEXEC);
+    syscall(SYS_close_range, 5U, ~0U, CLOSE_RANGE_CLOEXEC);
 }
 
 CHILD_FN int sb_child_main(void *arg)

@@ -103,10 +103,12 @@ struct sb_spec_hdr {
     uint32_t strings_len;
 };
 
+#define SB_REP_FDS 5
+
 struct sb_rep {
     int32_t code; /* 0 or -errno */
     int32_t pid;  /* > 0 whenever a child was created (even if its setup failed) */
-    int32_t nfds; /* fds attached: pidfd, ctl, stdout, stderr (or just pidfd on failure) */
+    int32_t nfds; /* fds attached: SB_REP_FDS (pidfd, ctl w, ctl r, stdout, stderr) or pidfd */
     char msg[400];
 };
 
@@ -116,9 +118,10 @@ struct sb_child {
     const char *id, *code_dir, *shim_dir, *cwd;
     char *const *argv;
     char *const *envp;
-    int sock_fd, out_fd, err_fd, null_fd, report_fd; /* all >= SB_CHILD_FD_MIN */
-    int cg_fd[SB_CG_N]; /* cgroup files to write "0" to (join), or -1 */
-    int net_fd;         /* a fresh network namespace (lo up) to join, or -1: the host's */
+    int to_fd, from_fd; /* the protocol pipes' ends that become its fds 3 and 4 */
+    int out_fd, err_fd, null_fd, report_fd; /* all >= SB_CHILD_FD_MIN */
+    int cg_fd[SB_CG_N];                     /* cgroup files to write "0" to (join), or -1 */
+    int net_fd; /* a fresh network namespace (lo up) to join, or -1: the host's */
     uid_t uid;
 };
 

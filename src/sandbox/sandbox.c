@@ -254,7 +254,7 @@ static void proc_reset(struct nb_sandbox_proc *proc)
 {
     memset(proc, 0, sizeof(*proc));
     proc->pid = -1;
-    proc->pidfd = proc->ctl_fd = proc->stdout_fd = proc->stderr_fd = -1;
+    proc->pidfd = proc->ctl_wfd = proc->ctl_rfd = proc->stdout_fd = proc->stderr_fd = -1;
 }
 
 static size_t put_str(char *buf, size_t off, const char *s)
@@ -294,11 +294,11 @@ static size_t pack(const struct nb_sandbox_spec *spec, const char *cgname, char 
     return off;
 }
 
-/* One request, one answer.  Fills rep and fds (up to 4, -1 when absent). */
-static int round_trip(const char *req, size_t len, struct sb_rep *rep, int fds[4],
+/* One request, one answer.  Fills rep and fds (up to SB_REP_FDS, -1 when absent). */
+static int round_trip(const char *req, size_t len, struct sb_rep *rep, int fds[SB_REP_FDS],
                       struct nb_err *err)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < SB_REP_FDS; i++)
         fds[i] = -1;
     if (sb_g.spawner_fd < 0)
         return nb_err_set(err, -ENOTCONN, "sandbox: not initialized (no spawner)");
@@ -310,7 +310,7 @@ static int round_trip(const char *req, size_t len, struct sb_rep *rep, int fds[4
         return nb_err_sys(err, -errno, "sandbox: send to the spawner");
 
     union {
-        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        char buf[CMSG_SPACE(sizeof(int) * SB_REP_FDS)];
         struct cmsghdr align;
     } u;
     struct iovec iov = {rep, sizeof(*rep)};
@@ -338,7 +338,7 @@ static int round_trip(const char *req, size_t len, struct sb_rep *rep, int fds[4
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
             size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            memcpy(fds, CMSG_DATA(cm), (k > 4 ? 4 : k) * sizeof(int));
+            memcpy(fds, CMSG_DATA(cm), (k > SB_REP_FDS ? SB_REP_FDS : k) * sizeof(int));
         }
     }
     rep->msg[sizeof(rep->msg) - 1] = '\0';
@@ -414,7 +414,7 @@ int nb_sandbox_spawn(const struct nb_sandbox_spec *spec, struct nb_sandbox_proc 
         return nb_err_set(err, -E2BIG, "spawn: argv and environment exceed %u bytes", SB_REQ_MAX);
 
     struct sb_rep rep;
-    int fds[4];
+    int fds[SB_REP_FDS];
     pthread_mutex_lock(&spawn_lock);
     r = round_trip(req, len, &rep, fds, err);
     pthread_mutex_unlock(&spawn_lock);
@@ -429,16 +429,17 @@ int nb_sandbox_spawn(const struct nb_sandbox_spec *spec, struct nb_sandbox_proc 
             if (sb_g.enabled)
                 sb_cg_remove(&sb_g.cg, cgname);
         }
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < SB_REP_FDS; i++)
             close_fd(&fds[i]);
         return nb_err_set(err, rep.code, "%s", rep.msg);
     }
 
     proc->pid = rep.pid;
     proc->pidfd = fds[0];
-    proc->ctl_fd = fds[1];
-    proc->stdout_fd = fds[2];
-    proc->stderr_fd = fds[3];
+    proc->ctl_wfd = fds[1];
+    proc->ctl_rfd = fds[2];
+    proc->stdout_fd = fds[3];
+    proc->stderr_fd = fds[4];
     proc->memory_limit_mb = spec->memory_mb;
     struct sb_priv *pv = nb_xcalloc(1, sizeof(*pv));
     snprintf(pv->id, sizeof(pv->id), "%s", cgname);
@@ -478,11 +479,11 @@ int nb_sandbox_specialize(struct nb_sandbox_proc *proc, const char *code_dir, in
     memcpy(req, &h, sizeof(h));
 
     struct sb_rep rep;
-    int fds[4];
+    int fds[SB_REP_FDS];
     pthread_mutex_lock(&spawn_lock);
     int r = round_trip(req, off, &rep, fds, err);
     pthread_mutex_unlock(&spawn_lock);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < SB_REP_FDS; i++)
         close_fd(&fds[i]);
     if (r < 0)
         return r;
@@ -538,7 +539,8 @@ int nb_sandbox_kill(struct nb_sandbox_proc *proc)
 static void close_all(struct nb_sandbox_proc *proc)
 {
     close_fd(&proc->pidfd);
-    close_fd(&proc->ctl_fd);
+    close_fd(&proc->ctl_wfd);
+    close_fd(&proc->ctl_rfd);
     close_fd(&proc->stdout_fd);
     close_fd(&proc->stderr_fd);
 }

@@ -1,8 +1,9 @@
 /*
  * sandbox.h: the only interface that creates instance processes.
  *
- * A sandboxed process gets: the runtime protocol socket as fd 3, its stdout
- * and stderr as pipes read by the daemon, stdin from /dev/null.  The daemon
+ * A sandboxed process gets: the runtime protocol as two pipes, fd 3 to read
+ * the daemon's frames and fd 4 to write its own, its stdout and stderr as
+ * pipes read by the daemon, stdin from /dev/null.  The daemon
  * learns of its exit through a pidfd (poll it for readability, then call
  * nb_sandbox_reap).  Every instance runs in its own pid, mount, ipc, uts,
  * cgroup and (unless `internet`) net namespaces, on a read-only root with
@@ -44,7 +45,8 @@ struct nb_sandbox_spec {
 struct nb_sandbox_proc {
     pid_t pid;
     int pidfd;     /* readable when the process has exited */
-    int ctl_fd;    /* daemon end of the runtime protocol socket (nonblocking, CLOEXEC) */
+    int ctl_wfd;   /* the daemon's ends of the protocol pipes (nonblocking, CLOEXEC): */
+    int ctl_rfd;   /* it writes frames to the runtime's fd 3, reads its fd 4's */
     int stdout_fd; /* read ends (nonblocking, CLOEXEC) */
     int stderr_fd;
     /* Paths as the process sees them; may differ from the host's. */

@@ -118,8 +118,11 @@ static void test_spawn_io_and_exit(void **state)
     (void)state;
     struct nb_sandbox_proc proc;
     struct nb_err err = {0};
-    int r = spawn_sh("echo hi; echo err >&2; printf ping >&3; pwd; exit 3", &proc, &err);
+    /* The protocol pipes: the daemon's frames come in on fd 3, the runtime's go out on fd 4. */
+    int r = spawn_sh("echo hi; echo err >&2; read -r x <&3; printf \"ping $x\" >&4; pwd; exit 3",
+                     &proc, &err);
     assert_int_equal(r, 0);
+    assert_int_equal(write(proc.ctl_wfd, "pong\n", 5), 5);
     assert_true(proc.pid > 0);
     assert_true(proc.pidfd >= 0);
     assert_string_equal(proc.code_dir, "/code");
@@ -131,10 +134,10 @@ static void test_spawn_io_and_exit(void **state)
     nb_buf_init(&ctl, 1 << 16);
     read_all(proc.stdout_fd, &out);
     read_all(proc.stderr_fd, &errb);
-    read_all(proc.ctl_fd, &ctl);
+    read_all(proc.ctl_rfd, &ctl);
     assert_string_equal(out.data, "hi\n/code\n");
     assert_string_equal(errb.data, "err\n");
-    assert_string_equal(ctl.data, "ping");
+    assert_string_equal(ctl.data, "ping pong");
 
     struct pollfd p = {.fd = proc.pidfd, .events = POLLIN};
     assert_int_equal(poll(&p, 1, 5000), 1);
@@ -143,7 +146,8 @@ static void test_spawn_io_and_exit(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 3);
     assert_int_equal(proc.pidfd, -1);
-    assert_int_equal(proc.ctl_fd, -1);
+    assert_int_equal(proc.ctl_wfd, -1);
+    assert_int_equal(proc.ctl_rfd, -1);
     nb_buf_release(&out);
     nb_buf_release(&errb);
     nb_buf_release(&ctl);
@@ -302,7 +306,8 @@ static void test_exec_failure(void **state)
     assert_int_equal(r, -ENOENT);
     assert_string_equal(err.msg, "execve '/nonexistent/node': ENOENT");
     assert_int_equal(proc.pid, -1);
-    assert_int_equal(proc.ctl_fd, -1);
+    assert_int_equal(proc.ctl_wfd, -1);
+    assert_int_equal(proc.ctl_rfd, -1);
 
     /* A failed setup step is named, with its errno. */
     const char *argv2[] = {"/bin/true", NULL};
