@@ -15,8 +15,9 @@
  *      /usr, the runtimes at /opt/nubis and the code at /code, a minimal
  *      /etc and /dev, a fresh /proc, a size-limited /tmp; pivot_root into
  *      it, detach the old root, make / read-only;
- *   4. SCHED_BATCH, rlimits, then the credentials: no capabilities in any set (bounding
- *      and ambient included), no supplementary groups, the function's uid;
+ *   4. SCHED_BATCH, rlimits, then the credentials: no capabilities in any
+ *      set (bounding and ambient included), no supplementary groups, the
+ *      function's uid;
  *   5. die with the daemon (PR_SET_PDEATHSIG; set after the uid change,
  *      which clears it), fds 0-4, no_new_privs, the seccomp filter, execve.
  *

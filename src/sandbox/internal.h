@@ -118,10 +118,10 @@ struct sb_child {
     const char *id, *code_dir, *shim_dir, *cwd;
     char *const *argv;
     char *const *envp;
-    int to_fd, from_fd; /* the protocol pipes' ends that become its fds 3 and 4 */
-    int out_fd, err_fd, null_fd, report_fd; /* all >= SB_CHILD_FD_MIN */
-    int cg_fd[SB_CG_N];                     /* cgroup files to write "0" to (join), or -1 */
-    int net_fd; /* a fresh network namespace (lo up) to join, or -1: the host's */
+    /* All >= SB_CHILD_FD_MIN; to_fd and from_fd (the protocol pipes) become its fds 3 and 4. */
+    int to_fd, from_fd, out_fd, err_fd, null_fd, report_fd;
+    int cg_fd[SB_CG_N]; /* cgroup files to write "0" to (join), or -1 */
+    int net_fd;         /* a fresh network namespace (lo up) to join, or -1: the host's */
     uid_t uid;
 };
 
