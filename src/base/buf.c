@@ -47,11 +47,24 @@ static int grow(struct nb_buf *b, size_t extra)
     return 0;
 }
 
+int nb_buf_reserve(struct nb_buf *b, size_t n)
+{
+    return grow(b, n);
+}
+
+/*
+ * The appends are on the request path dozens of times per request: when the
+ * room is there (len bytes and the NUL: cap - len > n, which also keeps len
+ * within max, as cap <= max + 1), they skip grow.  cap - len never wraps:
+ * len < cap once allocated, both 0 before.
+ */
 int nb_buf_append(struct nb_buf *b, const void *data, size_t len)
 {
-    int r = grow(b, len);
-    if (r < 0)
-        return r;
+    if (b->cap - b->len <= len) {
+        int r = grow(b, len);
+        if (r < 0)
+            return r;
+    }
     if (len)
         memcpy(b->data + b->len, data, len);
     b->len += len;
@@ -61,7 +74,11 @@ int nb_buf_append(struct nb_buf *b, const void *data, size_t len)
 
 int nb_buf_appendc(struct nb_buf *b, char c)
 {
-    return nb_buf_append(b, &c, 1);
+    if (b->cap - b->len <= 1)
+        return nb_buf_append(b, &c, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+    return 0;
 }
 
 int nb_buf_appends(struct nb_buf *b, const char *s)

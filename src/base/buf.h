@@ -22,6 +22,8 @@ void nb_buf_init(struct nb_buf *b, size_t max);
 void nb_buf_release(struct nb_buf *b);
 /* Empties the buffer and keeps its memory. */
 void nb_buf_reset(struct nb_buf *b);
+/* Makes room for n more bytes now (one allocation for a known size); 0 or -ENOBUFS. */
+int nb_buf_reserve(struct nb_buf *b, size_t n);
 /* Returns 0, or -ENOBUFS if len would pass max. */
 int nb_buf_append(struct nb_buf *b, const void *data, size_t len);
 int nb_buf_appendc(struct nb_buf *b, char c);

@@ -174,17 +174,19 @@ static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_rout
             return NULL;
     struct nb_buf b;
     nb_buf_init(&b, 64u << 20);
+    int r = nb_buf_reserve(&b, 512); /* a typical meta is 250-400 bytes: one allocation */
     char deadline[24];
     nb_fmt_u64(deadline, (uint64_t)(nb_wall_ms() + timeout_s * 1000LL));
-    int r = nb_buf_appends(&b, "{\"requestId\":\"") | nb_buf_appends(&b, request_id) |
-            nb_buf_appends(&b, "\",\"kind\":\"http\",\"deadline\":") |
-            nb_buf_appends(&b, deadline) | nb_buf_appends(&b, ",\"http\":");
+    r |= nb_buf_appends(&b, "{\"requestId\":\"") | nb_buf_appends(&b, request_id) |
+         nb_buf_appends(&b, "\",\"kind\":\"http\",\"deadline\":") | nb_buf_appends(&b, deadline) |
+         nb_buf_appends(&b, ",\"http\":");
     r |= nb_buf_appends(&b, "{\"method\":") | put_str(&b, req->method);
     r |= nb_buf_appends(&b, ",\"path\":") | put_str(&b, route->rest);
     r |= nb_buf_appends(&b, ",\"url\":") | put_str(&b, req->url);
-    /* queries: decoded like parse_query */
-    size_t nq = 0, cap = 8;
-    char **qk = nb_xcalloc(cap, sizeof(char *)), **qv = nb_xcalloc(cap, sizeof(char *));
+    /* queries: decoded like parse_query; the first ones' pointers on the stack */
+    char *qk_stack[8], *qv_stack[8];
+    size_t nq = 0, cap = NB_ARRAY_SIZE(qk_stack);
+    char **qk = qk_stack, **qv = qv_stack;
     for (const char *q = req->query; *q;) {
         const char *amp = strchr(q, '&');
         size_t n = amp ? (size_t)(amp - q) : strlen(q);
@@ -193,8 +195,12 @@ static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_rout
             size_t klen = eq ? (size_t)(eq - q) : n;
             if (nq == cap) {
                 cap *= 2;
-                qk = nb_xrealloc(qk, cap * sizeof(char *));
-                qv = nb_xrealloc(qv, cap * sizeof(char *));
+                qk = qk == qk_stack
+                         ? memcpy(nb_xmalloc(cap * sizeof(char *)), qk_stack, sizeof(qk_stack))
+                         : nb_xrealloc(qk, cap * sizeof(char *));
+                qv = qv == qv_stack
+                         ? memcpy(nb_xmalloc(cap * sizeof(char *)), qv_stack, sizeof(qv_stack))
+                         : nb_xrealloc(qv, cap * sizeof(char *));
             }
             qk[nq] = nb_url_decode(q, klen, 1);
             qv[nq] = eq ? nb_url_decode(eq + 1, n - klen - 1, 1) : nb_xstrdup("");
@@ -212,12 +218,17 @@ static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_rout
         free(qk[i]);
         free(qv[i]);
     }
-    free(qk);
-    free(qv);
+    if (qk != qk_stack) {
+        free(qk);
+        free(qv);
+    }
     /* headers: lower-cased names, the hidden ones left out, like nb_gw_trigger_http */
-    const char **hk = nb_xcalloc(req->nheaders + 1, sizeof(char *));
-    const char **hv = nb_xcalloc(req->nheaders + 1, sizeof(char *));
-    char *lower = nb_xmalloc(req->nheaders * 256 + 1);
+    const char *hk_stack[15], *hv_stack[15];
+    char lower_stack[15 * 256]; /* 256 bytes per name: longer ones are left out */
+    int small = req->nheaders <= NB_ARRAY_SIZE(hk_stack);
+    const char **hk = small ? hk_stack : nb_xcalloc(req->nheaders, sizeof(char *));
+    const char **hv = small ? hv_stack : nb_xcalloc(req->nheaders, sizeof(char *));
+    char *lower = small ? lower_stack : nb_xmalloc(req->nheaders * 256);
     size_t nh = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
         const char *k = req->headers[i].key;
@@ -231,9 +242,11 @@ static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_rout
         hv[nh++] = req->headers[i].value;
     }
     r |= nb_buf_appends(&b, ",\"headers\":") | put_multi(&b, hk, hv, nh);
-    free(hk);
-    free(hv);
-    free(lower);
+    if (!small) {
+        free(hk);
+        free(hv);
+        free(lower);
+    }
     r |= nb_buf_appends(&b, ",\"clientIP\":") | put_str(&b, req->client_ip) |
          nb_buf_appends(&b, "}}");
     if (r != 0) {

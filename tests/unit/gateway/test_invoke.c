@@ -81,6 +81,41 @@ static void test_tricky(void **state)
     same_meta(&req, &route);
 }
 
+/* More headers and query pairs than the fast path keeps on its stack, and a name too long for it.
+ */
+static void test_many(void **state)
+{
+    (void)state;
+    struct nb_kv h[40];
+    char names[40][16], values[40][16], longname[300];
+    memset(longname, 'L', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    for (int i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof(names[i]), "X-H%d", i % 13); /* repeats */
+        snprintf(values[i], sizeof(values[i]), "v%d", i);
+        h[i] = (struct nb_kv){names[i], values[i]};
+    }
+    h[20].key = longname;
+    struct nb_buf q;
+    nb_buf_init(&q, 1 << 16);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(nb_buf_printf(&q, "%sk%d=%d", i ? "&" : "", i % 7, i), 0);
+    struct nb_http_request req = {.method = "GET",
+                                  .url = "/fn/s/f/",
+                                  .path = "/fn/s/f/",
+                                  .query = q.data,
+                                  .headers = h,
+                                  .nheaders = NB_ARRAY_SIZE(h),
+                                  .client_ip = "10.0.0.2"};
+    struct nb_route route = {.rest = "/"};
+    same_meta(&req, &route);
+    char *fast = trigger_meta_fast(&req, &route, "rid-1", 60);
+    assert_null(strstr(fast, "LLLL")); /* the long name is left out by both */
+    assert_non_null(strstr(fast, "\"x-h0\":[\"v0\",\"v13\",\"v26\",\"v39\"]"));
+    free(fast);
+    nb_buf_release(&q);
+}
+
 static void test_no_query_no_headers(void **state)
 {
     (void)state;
@@ -111,6 +146,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_get),
         cmocka_unit_test(test_tricky),
+        cmocka_unit_test(test_many),
         cmocka_unit_test(test_no_query_no_headers),
         cmocka_unit_test(test_path_not_utf8_falls_back),
     };
