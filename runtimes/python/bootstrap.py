@@ -618,8 +618,8 @@ def run_wsgi(rt, inv, h, body):
                 raise AssertionError("WSGI app returned data before calling start_response")
             write(chunk)
             if out[1] >= STREAM_FLUSH:  # a long stream goes out as it comes
-                send_frame(T_RESULT, inv.id, META_EMPTY if out[2] else _http_meta(state),
-                           b"".join(out[0]), F_MORE if out[2] else F_MORE | F_HEAD)
+                meta, flags = _answer_meta(state, out[2])
+                send_frame(T_RESULT, inv.id, meta, b"".join(out[0]), flags | F_MORE)
                 out[:] = [[], 0, True]
     finally:
         close = getattr(result, "close", None)
@@ -628,8 +628,8 @@ def run_wsgi(rt, inv, h, body):
     if not state:
         raise AssertionError("WSGI app did not call start_response")
     chunks = out[0]
-    finish(inv, T_RESULT, META_EMPTY if out[2] else _http_meta(state),
-           bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks), 0 if out[2] else F_HEAD)
+    meta, flags = _answer_meta(state, out[2])
+    finish(inv, T_RESULT, meta, bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks), flags)
 
 
 def head_meta(code, pairs):
@@ -643,14 +643,16 @@ def head_meta(code, pairs):
     return "\0".join(parts).encode("utf-8", "surrogateescape")
 
 
-def _http_meta(state):
-    """The HEAD meta of a WSGI answer."""
+def _answer_meta(state, sent):
+    """A WSGI answer frame's (meta, flags): the HEAD meta on its first frame, nothing after."""
+    if sent:
+        return META_EMPTY, 0
     status, headers = state
     try:
         code = int(status[:3])
     except ValueError:
         raise ValueError("bad WSGI status %r" % status) from None
-    return head_meta(code, headers)
+    return head_meta(code, headers), F_HEAD
 
 
 # --------------------------------------------------------------- main loop

@@ -130,32 +130,32 @@ static int put_str(struct nb_buf *b, const char *s)
 }
 
 /* {"k":"v","k2":["a","b"]} from n key/value pairs, keys grouped in order of first appearance. */
-static int put_multi(struct nb_buf *b, const char *const *keys, const char *const *vals, size_t n)
+static int put_multi(struct nb_buf *b, const struct nb_kv *kv, size_t n)
 {
     int r = nb_buf_appendc(b, '{'), first = 1;
     for (size_t i = 0; i < n; i++) {
-        size_t klen = strlen(keys[i]), m = 0, j;
-        if (!nb_utf8_valid(keys[i], klen))
+        size_t klen = strlen(kv[i].key), m = 0, j;
+        if (!nb_utf8_valid(kv[i].key, klen))
             continue;
-        for (j = 0; j < i && strcmp(keys[j], keys[i]) != 0; j++)
+        for (j = 0; j < i && strcmp(kv[j].key, kv[i].key) != 0; j++)
             ;
         if (j < i)
             continue; /* written with its first occurrence */
         for (j = i; j < n; j++)
-            m += strcmp(keys[j], keys[i]) == 0;
+            m += strcmp(kv[j].key, kv[i].key) == 0;
         if (!first)
             r |= nb_buf_appendc(b, ',');
         first = 0;
-        r |= put_str(b, keys[i]) | nb_buf_appendc(b, ':');
+        r |= put_str(b, kv[i].key) | nb_buf_appendc(b, ':');
         if (m == 1) {
-            r |= put_str(b, vals[i]);
+            r |= put_str(b, kv[i].value);
             continue;
         }
         r |= nb_buf_appendc(b, '[');
         for (j = i; j < n; j++) {
-            if (strcmp(keys[j], keys[i]) != 0)
+            if (strcmp(kv[j].key, kv[i].key) != 0)
                 continue;
-            r |= put_str(b, vals[j]);
+            r |= put_str(b, kv[j].value);
             if (--m)
                 r |= nb_buf_appendc(b, ',');
         }
@@ -183,51 +183,39 @@ static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_rout
     r |= nb_buf_appends(&b, "{\"method\":") | put_str(&b, req->method);
     r |= nb_buf_appends(&b, ",\"path\":") | put_str(&b, route->rest);
     r |= nb_buf_appends(&b, ",\"url\":") | put_str(&b, req->url);
-    /* queries: decoded like parse_query; the first ones' pointers on the stack */
-    char *qk_stack[8], *qv_stack[8];
-    size_t nq = 0, cap = NB_ARRAY_SIZE(qk_stack);
-    char **qk = qk_stack, **qv = qv_stack;
-    for (const char *q = req->query; *q;) {
-        const char *amp = strchr(q, '&');
-        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+    /* queries: decoded like parse_query (owned strings); the first 8 pairs on the stack */
+    struct nb_kv q_stack[8], *q = q_stack;
+    size_t nq = 0, cap = NB_ARRAY_SIZE(q_stack);
+    for (const char *p = req->query; *p;) {
+        const char *amp = strchr(p, '&');
+        size_t n = amp ? (size_t)(amp - p) : strlen(p);
         if (n > 0) {
-            const char *eq = memchr(q, '=', n);
-            size_t klen = eq ? (size_t)(eq - q) : n;
+            const char *eq = memchr(p, '=', n);
+            size_t klen = eq ? (size_t)(eq - p) : n;
             if (nq == cap) {
                 cap *= 2;
-                qk = qk == qk_stack
-                         ? memcpy(nb_xmalloc(cap * sizeof(char *)), qk_stack, sizeof(qk_stack))
-                         : nb_xrealloc(qk, cap * sizeof(char *));
-                qv = qv == qv_stack
-                         ? memcpy(nb_xmalloc(cap * sizeof(char *)), qv_stack, sizeof(qv_stack))
-                         : nb_xrealloc(qv, cap * sizeof(char *));
+                q = q == q_stack ? memcpy(nb_xmalloc(cap * sizeof(*q)), q_stack, sizeof(q_stack))
+                                 : nb_xrealloc(q, cap * sizeof(*q));
             }
-            qk[nq] = nb_url_decode(q, klen, 1);
-            qv[nq] = eq ? nb_url_decode(eq + 1, n - klen - 1, 1) : nb_xstrdup("");
-            if (qk[nq] == NULL)
-                qk[nq] = nb_xstrndup(q, klen);
-            if (qv[nq] == NULL)
-                qv[nq] = nb_xstrndup(eq + 1, n - klen - 1);
-            nq++;
+            char *k = nb_url_decode(p, klen, 1);
+            char *v = eq ? nb_url_decode(eq + 1, n - klen - 1, 1) : nb_xstrdup("");
+            q[nq++] = (struct nb_kv){k ? k : nb_xstrndup(p, klen),
+                                     v ? v : nb_xstrndup(eq + 1, n - klen - 1)};
         }
-        q += amp ? n + 1 : n;
+        p += amp ? n + 1 : n;
     }
-    r |= nb_buf_appends(&b, ",\"queries\":") |
-         put_multi(&b, (const char *const *)qk, (const char *const *)qv, nq);
+    r |= nb_buf_appends(&b, ",\"queries\":") | put_multi(&b, q, nq);
     for (size_t i = 0; i < nq; i++) {
-        free(qk[i]);
-        free(qv[i]);
+        free((char *)q[i].key);
+        free((char *)q[i].value);
     }
-    if (qk != qk_stack) {
-        free(qk);
-        free(qv);
-    }
+    if (q != q_stack)
+        free(q);
     /* headers: lower-cased names, the hidden ones left out, like nb_gw_trigger_http */
-    const char *hk_stack[15], *hv_stack[15];
+    struct nb_kv h_stack[15];
     char lower_stack[15 * 256]; /* 256 bytes per name: longer ones are left out */
-    int small = req->nheaders <= NB_ARRAY_SIZE(hk_stack);
-    const char **hk = small ? hk_stack : nb_xcalloc(req->nheaders, sizeof(char *));
-    const char **hv = small ? hv_stack : nb_xcalloc(req->nheaders, sizeof(char *));
+    int small = req->nheaders <= NB_ARRAY_SIZE(h_stack);
+    struct nb_kv *h = small ? h_stack : nb_xcalloc(req->nheaders, sizeof(*h));
     char *lower = small ? lower_stack : nb_xmalloc(req->nheaders * 256);
     size_t nh = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
@@ -238,13 +226,11 @@ static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_rout
         char *l = lower + nh * 256;
         for (size_t j = 0; j <= n; j++)
             l[j] = (char)(k[j] >= 'A' && k[j] <= 'Z' ? k[j] + 32 : k[j]);
-        hk[nh] = l;
-        hv[nh++] = req->headers[i].value;
+        h[nh++] = (struct nb_kv){l, req->headers[i].value};
     }
-    r |= nb_buf_appends(&b, ",\"headers\":") | put_multi(&b, hk, hv, nh);
+    r |= nb_buf_appends(&b, ",\"headers\":") | put_multi(&b, h, nh);
     if (!small) {
-        free(hk);
-        free(hv);
+        free(h);
         free(lower);
     }
     r |= nb_buf_appends(&b, ",\"clientIP\":") | put_str(&b, req->client_ip) |

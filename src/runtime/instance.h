@@ -52,8 +52,8 @@ struct nb_invocation {
 
     /*
      * Filled before done runs.  nb_instance_invoke initializes them (even
-     * when it fails), so the caller always ends with nb_buf_release(&result)
-     * and json_decref(result_meta), nb_buf_release(&result_head).
+     * when it fails), so the caller always ends with nb_buf_release(&result),
+     * nb_buf_release(&result_head) and json_decref(result_meta).
      */
     enum nb_inv_status status;
     int http_status;     /* the RESULT meta's status (HTTP kind; 200 if it has none), else 0 */
