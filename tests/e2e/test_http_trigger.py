@@ -60,6 +60,17 @@ def test_binary_body_echo_1mb(nubis, fn):
     assert r.content == payload
 
 
+def test_string_bodies_small_to_large(nubis, fn):
+    # A string body is sent as UTF-8 whether it is copied into the shim's
+    # frame buffer (small) or written from its own buffer, past what the pipe
+    # takes at once (large); logs written around it do not cut into it.
+    for n in (1, 20000, 300000, 5):
+        r = nubis.get(fn + "/text/%d" % n)
+        assert r.status_code == 200, r.text[:200]
+        assert r.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert r.content == ("\u00e9\u20acx" * n).encode(), "body of %d differs" % n
+
+
 def test_status_codes(nubis, fn):
     for code in (201, 202, 204, 301, 400, 404, 418, 500, 503):
         r = nubis.get(fn + "/status/%d" % code, allow_redirects=False)
