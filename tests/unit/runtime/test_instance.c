@@ -765,6 +765,52 @@ static void test_concurrent_invocations(void **state)
     finish(&h);
 }
 
+/*
+ * The shim reads into one reused buffer: an event must survive the reads
+ * after it (B comes in a later read than A; C is split over several).
+ */
+static void test_bodies_outlive_reads(void **state)
+{
+    (void)state;
+    struct harness h;
+    struct call a, b, c;
+    size_t na = 3000, nc = 200000;
+    char *ba = nb_xmalloc(na), *bb = nb_xmalloc(na), *bc = nb_xmalloc(nc);
+    memset(ba, 'A', na);
+    memset(bb, 'B', na);
+    memset(bc, 'C', nc);
+
+    start_ready(&h, "event", "index.later");
+    call_start(&h, &a, NB_INV_EVENT, "req-A", NULL, ba, na, 5000);
+    uint64_t end = nb_now_ns() + 5000000000u;
+    while (find_log(&h, "got A") == NULL) {
+        if (nb_now_ns() > end)
+            fail_msg("the shim did not start A");
+        uv_run(&h.loop, UV_RUN_ONCE);
+    }
+    call_start(&h, &b, NB_INV_EVENT, "req-B", NULL, bb, na, 5000);
+    call_start(&h, &c, NB_INV_EVENT, "req-C", NULL, bc, nc, 5000);
+    run_until(&h, &a.done, 5000);
+    run_until(&h, &b.done, 5000);
+    run_until(&h, &c.done, 5000);
+    assert_int_equal(a.inv.status, NB_INV_OK);
+    assert_int_equal(b.inv.status, NB_INV_OK);
+    assert_int_equal(c.inv.status, NB_INV_OK);
+    assert_int_equal(a.inv.result.len, na);
+    assert_memory_equal(a.inv.result.data, ba, na);
+    assert_int_equal(b.inv.result.len, na);
+    assert_memory_equal(b.inv.result.data, bb, na);
+    assert_int_equal(c.inv.result.len, nc);
+    assert_memory_equal(c.inv.result.data, bc, nc);
+    call_release(&a);
+    call_release(&b);
+    call_release(&c);
+    finish(&h);
+    free(ba);
+    free(bb);
+    free(bc);
+}
+
 static void test_protocol_garbage_and_kill(void **state)
 {
     (void)state;
@@ -820,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_reuse_100),
         cmocka_unit_test(test_big_binary_body),
         cmocka_unit_test(test_concurrent_invocations),
+        cmocka_unit_test(test_bodies_outlive_reads),
         cmocka_unit_test(test_protocol_garbage_and_kill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
