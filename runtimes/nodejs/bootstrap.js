@@ -15,11 +15,12 @@
  * invocation to styles.js instead (loaded only then); see docs/runtimes.md.
  *
  * The hot path is kept lean on purpose (gateway latency is a headline
- * number): one JSON.parse of the INVOKE meta, a HEAD meta string (not JSON)
- * for HTTP answers, constant meta buffers otherwise, frames laid out in one
- * reused buffer and written with one write(2) per read's answers (not
- * through the stream machinery), no per-invocation closures beyond the
- * callback.
+ * number): HTTP calls come in the INVOKE meta's fields form (not JSON;
+ * query and header objects built only when asked for), HTTP answers carry a
+ * HEAD meta string (not JSON), constant meta buffers otherwise; reads land
+ * in one reused buffer, and frames are laid out in another and leave with
+ * one write(2) per read's answers (not through the stream machinery); no
+ * per-invocation closures beyond the callback.
  *
  * CommonJS, Node 20, no dependencies.
  */
@@ -41,6 +42,7 @@ const T_RESULT = 5;
 const T_ERROR = 6;
 const T_LOG = 7;
 const F_HEAD = 0x02; /* RESULT meta is "status\0name\0value\0...", not JSON */
+const F_FIELDS = 0x02; /* INVOKE meta is the fields form of an HTTP call, not JSON */
 const HDR = 16;
 const MAX_META = 1 << 20;
 const MAX_BODY = 64 << 20;
@@ -193,12 +195,13 @@ function readFrames(buf, len, reused) {
                 break;
             }
             const type = buf[off];
+            const flags = buf[off + 1];
             const id = buf.readUInt32LE(off + 4);
             const ms = off + HDR;
             const bs = ms + metaLen;
             off += total;
             const body = bodyLen === 0 ? EMPTY : reused ? Buffer.from(buf.subarray(bs, bs + bodyLen)) : buf.subarray(bs, bs + bodyLen);
-            onFrame(type, id, buf, ms, bs, body);
+            onFrame(type, flags, id, buf, ms, bs, body);
         }
     } finally {
         batching = false;
@@ -211,8 +214,92 @@ function readFrames(buf, len, reused) {
     }
 }
 
-function onFrame(type, id, buf, ms, bs, body) {
-    const meta = bs > ms ? JSON.parse(buf.toString('utf8', ms, bs)) : {};
+/*
+ * The fields form of an HTTP INVOKE meta (F_FIELDS, runtime-protocol.md):
+ * NUL-terminated strings, taken from one string by index.  The query and
+ * header objects are built when first asked for: a JSON document per call
+ * cost ~6 us at c=1 (bench/README.md, session 5).  The objects are what
+ * JSON.parse gives for the JSON form: a repeated name's values in an array,
+ * in order.
+ */
+class FieldsMeta {
+    constructor(s) {
+        let p = 0;
+        let e = s.indexOf('\0', p);
+        this.requestId = s.slice(p, e);
+        p = e + 1;
+        e = s.indexOf('\0', p);
+        this.deadline = +s.slice(p, e);
+        this.kind = 'http';
+        this.http = new HttpFields(s, e + 1);
+    }
+}
+
+class HttpFields {
+    constructor(s, p) {
+        let e = s.indexOf('\0', p);
+        this.method = s.slice(p, e);
+        p = e + 1;
+        e = s.indexOf('\0', p);
+        this.path = s.slice(p, e);
+        p = e + 1;
+        e = s.indexOf('\0', p);
+        this.url = s.slice(p, e);
+        p = e + 1;
+        e = s.indexOf('\0', p);
+        this.clientIP = s.slice(p, e);
+        p = e + 1;
+        e = s.indexOf('\0', p);
+        this._nq = +s.slice(p, e);
+        this._s = s;
+        this._at = e + 1; /* the first query pair */
+        this._hat = -1; /* the first header pair, once the queries are read */
+        this._queries = undefined;
+        this._headers = undefined;
+    }
+    get queries() {
+        if (this._queries === undefined) {
+            this._queries = {};
+            this._hat = readPairs(this._s, this._at, this._nq, this._queries);
+        }
+        return this._queries;
+    }
+    get headers() {
+        if (this._headers === undefined) {
+            if (this._hat < 0) this.queries;
+            this._headers = {};
+            readPairs(this._s, this._hat, -1, this._headers);
+        }
+        return this._headers;
+    }
+}
+
+/* Reads n name, value pairs (n < 0: to the end) from s at p into obj; returns where they end. */
+function readPairs(s, p, n, obj) {
+    for (; n !== 0 && p < s.length; n--) {
+        let e = s.indexOf('\0', p);
+        const name = s.slice(p, e);
+        p = e + 1;
+        e = s.indexOf('\0', p);
+        const value = s.slice(p, e);
+        p = e + 1;
+        if (!Object.hasOwn(obj, name)) {
+            if (name === '__proto__') Object.defineProperty(obj, name, { value, writable: true, enumerable: true, configurable: true });
+            else obj[name] = value;
+        } else if (Array.isArray(obj[name])) {
+            obj[name].push(value);
+        } else {
+            obj[name] = [obj[name], value];
+        }
+    }
+    return p;
+}
+
+function onFrame(type, flags, id, buf, ms, bs, body) {
+    let meta;
+    if (bs === ms) meta = {};
+    else if (type === T_INVOKE && flags & F_FIELDS) meta = new FieldsMeta(buf.toString('utf8', ms, bs));
+    else meta = JSON.parse(buf.toString('utf8', ms, bs));
     if (type === T_INVOKE) {
         if (ready) invoke(id, meta, body);
         else pending.push([id, meta, body]);
@@ -609,14 +696,30 @@ function runEvent(inv, event, ctx) {
 class FCRequest extends Readable {
     constructor(h, body) {
         super();
-        this.headers = h.headers || {};
+        this._http = h;
+        this._headers = undefined;
+        this._queries = undefined;
         this.path = h.path || '/';
-        this.queries = h.queries || {};
         this.method = h.method || 'GET';
         this.clientIP = h.clientIP || '';
         this.url = h.url || this.path;
         this.body = body;
         this._sent = false;
+    }
+    /* headers and queries: read from the meta when first asked for */
+    get headers() {
+        if (this._headers === undefined) this._headers = this._http.headers || {};
+        return this._headers;
+    }
+    set headers(v) {
+        this._headers = v;
+    }
+    get queries() {
+        if (this._queries === undefined) this._queries = this._http.queries || {};
+        return this._queries;
+    }
+    set queries(v) {
+        this._queries = v;
     }
     _read() {
         if (!this._sent) {

@@ -46,6 +46,7 @@ struct nb_fn {
     struct nb_rate rate;  /* rateLimit of the function (policy.c); qps 0: none */
     struct nb_ipacl acl;  /* ipAcl of the function */
     char *version;        /* NULL: LATEST; else the published version id (version.c) */
+    int fields_meta;      /* its shim reads HTTP INVOKE metas in the fields form (Node.js) */
 };
 
 /* Async invocations (async.c; docs/internals/queue.md). */

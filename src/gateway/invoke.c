@@ -18,6 +18,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "runtime/protocol.h"
 #include "sched/sched.h"
 
 #define LOG_TAIL_BYTES 4096
@@ -30,6 +31,7 @@ struct gw_call {
     int timeout_s;
     int cold;
     char *meta;
+    size_t meta_len; /* 0: strlen(meta) */
     struct nb_buf tail;
     struct nb_gw_acct acct;     /* for nb_gw_account (stats.c) */
     struct nb_gw_cors_out cors; /* CORS headers for a trigger's answer (policy.c) */
@@ -164,14 +166,90 @@ static int put_multi(struct nb_buf *b, const struct nb_kv *kv, size_t n)
     return r | nb_buf_appendc(b, '}');
 }
 
-/* The meta as trigger_meta_json writes it; NULL if that one must (a path that is not UTF-8). */
-static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_route *route,
-                               const char *request_id, int timeout_s)
+/*
+ * The request's query pairs (decoded like parse_query, owned strings) and
+ * headers (names lower-cased, hidden ones and names of 256 bytes or more
+ * left out, like nb_gw_trigger_http), as both direct renderers take them;
+ * the first few of each on the stack.
+ */
+struct meta_pairs {
+    struct nb_kv *q, *h;
+    size_t nq, nh;
+    char *lower;
+    struct nb_kv q_stack[8], h_stack[15];
+    char lower_stack[15 * 256];
+};
+
+static void meta_pairs_collect(struct meta_pairs *mp, const struct nb_http_request *req)
+{
+    size_t cap = NB_ARRAY_SIZE(mp->q_stack);
+    mp->q = mp->q_stack;
+    mp->nq = 0;
+    for (const char *p = req->query; *p;) {
+        const char *amp = strchr(p, '&');
+        size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        if (n > 0) {
+            const char *eq = memchr(p, '=', n);
+            size_t klen = eq ? (size_t)(eq - p) : n;
+            if (mp->nq == cap) {
+                cap *= 2;
+                mp->q = mp->q == mp->q_stack ? memcpy(nb_xmalloc(cap * sizeof(*mp->q)), mp->q_stack,
+                                                      sizeof(mp->q_stack))
+                                             : nb_xrealloc(mp->q, cap * sizeof(*mp->q));
+            }
+            char *k = nb_url_decode(p, klen, 1);
+            char *v = eq ? nb_url_decode(eq + 1, n - klen - 1, 1) : nb_xstrdup("");
+            mp->q[mp->nq++] = (struct nb_kv){k ? k : nb_xstrndup(p, klen),
+                                             v ? v : nb_xstrndup(eq + 1, n - klen - 1)};
+        }
+        p += amp ? n + 1 : n;
+    }
+    int small = req->nheaders <= NB_ARRAY_SIZE(mp->h_stack);
+    mp->h = small ? mp->h_stack : nb_xcalloc(req->nheaders, sizeof(*mp->h));
+    mp->lower = small ? mp->lower_stack : nb_xmalloc(req->nheaders * 256);
+    mp->nh = 0;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *k = req->headers[i].key;
+        size_t n = strlen(k);
+        if (hidden_request_header(k) || n >= 256)
+            continue;
+        char *l = mp->lower + mp->nh * 256;
+        for (size_t j = 0; j <= n; j++)
+            l[j] = (char)(k[j] >= 'A' && k[j] <= 'Z' ? k[j] + 32 : k[j]);
+        mp->h[mp->nh++] = (struct nb_kv){l, req->headers[i].value};
+    }
+}
+
+static void meta_pairs_release(struct meta_pairs *mp)
+{
+    for (size_t i = 0; i < mp->nq; i++) {
+        free((char *)mp->q[i].key);
+        free((char *)mp->q[i].value);
+    }
+    if (mp->q != mp->q_stack)
+        free(mp->q);
+    if (mp->h != mp->h_stack) {
+        free(mp->h);
+        free(mp->lower);
+    }
+}
+
+/* 1 if the request line's fields are UTF-8 (else the jansson renderer takes over). */
+static int fixed_fields_utf8(const struct nb_http_request *req, const struct nb_route *route)
 {
     const char *fixed[] = {req->method, route->rest, req->url, req->client_ip};
     for (size_t i = 0; i < NB_ARRAY_SIZE(fixed); i++)
         if (fixed[i] == NULL || !nb_utf8_valid(fixed[i], strlen(fixed[i])))
-            return NULL;
+            return 0;
+    return 1;
+}
+
+/* The meta as trigger_meta_json writes it; NULL if that one must (a path that is not UTF-8). */
+static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_route *route,
+                               const char *request_id, int timeout_s)
+{
+    if (!fixed_fields_utf8(req, route))
+        return NULL;
     struct nb_buf b;
     nb_buf_init(&b, 64u << 20);
     int r = nb_buf_reserve(&b, 512); /* a typical meta is 250-400 bytes: one allocation */
@@ -183,56 +261,11 @@ static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_rout
     r |= nb_buf_appends(&b, "{\"method\":") | put_str(&b, req->method);
     r |= nb_buf_appends(&b, ",\"path\":") | put_str(&b, route->rest);
     r |= nb_buf_appends(&b, ",\"url\":") | put_str(&b, req->url);
-    /* queries: decoded like parse_query (owned strings); the first 8 pairs on the stack */
-    struct nb_kv q_stack[8], *q = q_stack;
-    size_t nq = 0, cap = NB_ARRAY_SIZE(q_stack);
-    for (const char *p = req->query; *p;) {
-        const char *amp = strchr(p, '&');
-        size_t n = amp ? (size_t)(amp - p) : strlen(p);
-        if (n > 0) {
-            const char *eq = memchr(p, '=', n);
-            size_t klen = eq ? (size_t)(eq - p) : n;
-            if (nq == cap) {
-                cap *= 2;
-                q = q == q_stack ? memcpy(nb_xmalloc(cap * sizeof(*q)), q_stack, sizeof(q_stack))
-                                 : nb_xrealloc(q, cap * sizeof(*q));
-            }
-            char *k = nb_url_decode(p, klen, 1);
-            char *v = eq ? nb_url_decode(eq + 1, n - klen - 1, 1) : nb_xstrdup("");
-            q[nq++] = (struct nb_kv){k ? k : nb_xstrndup(p, klen),
-                                     v ? v : nb_xstrndup(eq + 1, n - klen - 1)};
-        }
-        p += amp ? n + 1 : n;
-    }
-    r |= nb_buf_appends(&b, ",\"queries\":") | put_multi(&b, q, nq);
-    for (size_t i = 0; i < nq; i++) {
-        free((char *)q[i].key);
-        free((char *)q[i].value);
-    }
-    if (q != q_stack)
-        free(q);
-    /* headers: lower-cased names, the hidden ones left out, like nb_gw_trigger_http */
-    struct nb_kv h_stack[15];
-    char lower_stack[15 * 256]; /* 256 bytes per name: longer ones are left out */
-    int small = req->nheaders <= NB_ARRAY_SIZE(h_stack);
-    struct nb_kv *h = small ? h_stack : nb_xcalloc(req->nheaders, sizeof(*h));
-    char *lower = small ? lower_stack : nb_xmalloc(req->nheaders * 256);
-    size_t nh = 0;
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const char *k = req->headers[i].key;
-        size_t n = strlen(k);
-        if (hidden_request_header(k) || n >= 256)
-            continue;
-        char *l = lower + nh * 256;
-        for (size_t j = 0; j <= n; j++)
-            l[j] = (char)(k[j] >= 'A' && k[j] <= 'Z' ? k[j] + 32 : k[j]);
-        h[nh++] = (struct nb_kv){l, req->headers[i].value};
-    }
-    r |= nb_buf_appends(&b, ",\"headers\":") | put_multi(&b, h, nh);
-    if (!small) {
-        free(h);
-        free(lower);
-    }
+    struct meta_pairs mp;
+    meta_pairs_collect(&mp, req);
+    r |= nb_buf_appends(&b, ",\"queries\":") | put_multi(&b, mp.q, mp.nq);
+    r |= nb_buf_appends(&b, ",\"headers\":") | put_multi(&b, mp.h, mp.nh);
+    meta_pairs_release(&mp);
     r |= nb_buf_appends(&b, ",\"clientIP\":") | put_str(&b, req->client_ip) |
          nb_buf_appends(&b, "}}");
     if (r != 0) {
@@ -240,6 +273,58 @@ static char *trigger_meta_fast(struct nb_http_request *req, const struct nb_rout
         return NULL;
     }
     return nb_buf_steal(&b, NULL);
+}
+
+/* s and its NUL; U+FFFD for a value that is not UTF-8 (as put_str). */
+static int put_field(struct nb_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (!nb_utf8_valid(s, n))
+        s = "\xef\xbf\xbd", n = 3;
+    return nb_buf_append(b, s, n) | nb_buf_appendc(b, '\0');
+}
+
+/* The pairs whose key is UTF-8 (put_multi leaves the others out), as key\0value\0. */
+static int put_field_pairs(struct nb_buf *b, const struct nb_kv *kv, size_t n)
+{
+    int r = 0;
+    for (size_t i = 0; i < n; i++)
+        if (nb_utf8_valid(kv[i].key, strlen(kv[i].key)))
+            r |= put_field(b, kv[i].key) | put_field(b, kv[i].value);
+    return r;
+}
+
+/*
+ * The fields form of the same meta (NB_FRAME_F_FIELDS), for shims that read
+ * it (Node.js): what trigger_meta_fast says, as NUL-terminated strings that
+ * the shim takes by index, with no JSON document on either side.  NULL where
+ * trigger_meta_fast gives NULL; *len is its length.
+ */
+static char *trigger_meta_fields(struct nb_http_request *req, const struct nb_route *route,
+                                 const char *request_id, int timeout_s, size_t *len)
+{
+    if (!fixed_fields_utf8(req, route))
+        return NULL;
+    struct nb_buf b;
+    nb_buf_init(&b, 64u << 20);
+    int r = nb_buf_reserve(&b, 512);
+    char num[24];
+    nb_fmt_u64(num, (uint64_t)(nb_wall_ms() + timeout_s * 1000LL));
+    r |= put_field(&b, request_id) | put_field(&b, num) | put_field(&b, req->method) |
+         put_field(&b, route->rest) | put_field(&b, req->url) | put_field(&b, req->client_ip);
+    struct meta_pairs mp;
+    meta_pairs_collect(&mp, req);
+    size_t nq = 0;
+    for (size_t i = 0; i < mp.nq; i++)
+        nq += nb_utf8_valid(mp.q[i].key, strlen(mp.q[i].key));
+    nb_fmt_u64(num, nq);
+    r |= put_field(&b, num) | put_field_pairs(&b, mp.q, mp.nq) | put_field_pairs(&b, mp.h, mp.nh);
+    meta_pairs_release(&mp);
+    if (r != 0) {
+        nb_buf_release(&b);
+        return NULL;
+    }
+    return nb_buf_steal(&b, len);
 }
 
 static char *trigger_meta_json(struct nb_http_request *req, const struct nb_route *route,
@@ -545,7 +630,7 @@ static void submit(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     c->inv.timeout_ms = fn->timeout_s * 1000;
     c->inv.body = req->body;
     c->inv.body_len = req->body_len;
-    c->inv.meta_len = strlen(c->meta);
+    c->inv.meta_len = c->meta_len ? c->meta_len : strlen(c->meta);
     c->inv.meta = c->meta;
     c->inv.start_ns = nb_now_ns();
     nb_buf_init(&c->inv.result, 1u << 26);
@@ -629,7 +714,11 @@ void nb_gw_trigger(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     nb_gw_cors_prepare(req, t, &c->cors);
     c->is_trigger = 1;
     c->inv.kind = NB_INV_HTTP;
-    c->meta = trigger_meta(req, route, rid, fn->timeout_s);
+    if (fn->fields_meta &&
+        (c->meta = trigger_meta_fields(req, route, rid, fn->timeout_s, &c->meta_len)) != NULL)
+        c->inv.meta_flags = NB_FRAME_F_FIELDS;
+    else
+        c->meta = trigger_meta(req, route, rid, fn->timeout_s);
     submit(gw, req, fn, c, rid);
 }
 

@@ -398,14 +398,14 @@ static void cork_idle_cb(uv_idle_t *h)
  * completes (owned, if non-NULL, is freed then).  0 or a negative errno;
  * on error nothing is queued and owned is freed.
  */
-static int send_frame(struct nb_instance *inst, uint8_t type, uint32_t id, const char *meta,
-                      size_t meta_len, const char *body, size_t body_len, struct nb_invocation *inv,
-                      char *owned)
+static int send_frame(struct nb_instance *inst, uint8_t type, uint8_t flags, uint32_t id,
+                      const char *meta, size_t meta_len, const char *body, size_t body_len,
+                      struct nb_invocation *inv, char *owned)
 {
     if (NB_FRAME_HEADER_SIZE + meta_len + body_len <= CORK_FRAME_MAX &&
         uv_stream_get_write_queue_size((uv_stream_t *)&inst->ctl_w) == 0) {
         uint8_t hdr[NB_FRAME_HEADER_SIZE];
-        nb_frame_header_encode(hdr, type, 0, id, (uint32_t)meta_len, (uint32_t)body_len);
+        nb_frame_header_encode(hdr, type, flags, id, (uint32_t)meta_len, (uint32_t)body_len);
         if (inst->cork.len == 0) {
             uv_check_start(&inst->cork_check, cork_check_cb);
             uv_idle_start(&inst->cork_idle, cork_idle_cb);
@@ -424,7 +424,7 @@ static int send_frame(struct nb_instance *inst, uint8_t type, uint32_t id, const
         return r;
     }
     struct write_req *w = write_req_new(inst, inv, owned);
-    nb_frame_header_encode(w->hdr, type, 0, id, (uint32_t)meta_len, (uint32_t)body_len);
+    nb_frame_header_encode(w->hdr, type, flags, id, (uint32_t)meta_len, (uint32_t)body_len);
     uv_buf_t bufs[3];
     unsigned n = 0;
     bufs[n++] = uv_buf_init((char *)w->hdr, sizeof(w->hdr));
@@ -1187,7 +1187,7 @@ static void send_init(struct nb_instance *inst, int init_timeout_ms, char *meta)
     inst->init_timeout_ms = init_timeout_ms;
     if (init_timeout_ms > 0)
         uv_timer_start(&inst->init_timer, on_init_timeout, (uint64_t)init_timeout_ms, 0);
-    int r = send_frame(inst, NB_FRAME_INIT, 0, meta, strlen(meta), NULL, 0, NULL, meta);
+    int r = send_frame(inst, NB_FRAME_INIT, 0, 0, meta, strlen(meta), NULL, 0, NULL, meta);
     if (r < 0)
         kill_internal(inst, "sending INIT failed: %s", uv_err_name(r));
 }
@@ -1366,8 +1366,8 @@ int nb_instance_invoke(struct nb_instance *inst, struct nb_invocation *inv)
     inv->id = inst->next_id;
     inv->priv_inst = inst;
 
-    int r = send_frame(inst, NB_FRAME_INVOKE, inv->id, inv->meta, inv->meta_len, inv->body,
-                       inv->body_len, inv, NULL);
+    int r = send_frame(inst, NB_FRAME_INVOKE, inv->meta_flags, inv->id, inv->meta, inv->meta_len,
+                       inv->body, inv->body_len, inv, NULL);
     if (r < 0) {
         kill_internal(inst, "writing to the runtime failed: %s", uv_err_name(r));
         return -EPIPE;

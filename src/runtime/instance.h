@@ -47,7 +47,8 @@ struct nb_invocation {
     int timeout_ms;   /* from the function's timeout */
     const char *meta; /* INVOKE meta JSON text (see docs/internals/runtime-protocol.md) */
     size_t meta_len;
-    const char *body; /* payload, raw */
+    uint8_t meta_flags; /* the INVOKE frame's flags: NB_FRAME_F_FIELDS if meta is the fields form */
+    const char *body;   /* payload, raw */
     size_t body_len;
 
     /*

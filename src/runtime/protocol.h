@@ -13,7 +13,8 @@
  *         12  u32 body_len    bytes of body (raw, never base64)
  *
  * All integers are little-endian.  Meta is JSON so the three sides (C,
- * JavaScript, Python) parse it with their native parsers; bodies stay raw.
+ * JavaScript, Python) parse it with their native parsers, except on the hot
+ * path of HTTP calls (NB_FRAME_F_HEAD, NB_FRAME_F_FIELDS); bodies stay raw.
  * See docs/internals/runtime-protocol.md for each frame's meta fields.
  */
 #ifndef NB_RUNTIME_PROTOCOL_H
@@ -46,6 +47,13 @@ enum nb_frame_type {
  * spares both sides a JSON document per answer.
  */
 #define NB_FRAME_F_HEAD 0x02
+/*
+ * INVOKE of an HTTP call: the meta is not JSON but NUL-terminated UTF-8
+ * strings (requestId, deadline, method, path, url, clientIP, the number of
+ * query pairs, the decoded query pairs, then the header pairs); the daemon
+ * sends it to the shims that read it (Node.js), see runtime-protocol.md.
+ */
+#define NB_FRAME_F_FIELDS 0x02
 
 struct nb_frame {
     uint8_t type;

@@ -40,6 +40,18 @@ def test_request_fields(nubis, fn):
     assert got["requestId"] == r.headers["X-Fc-Request-Id"]
 
 
+def test_names_like_object_members(nubis, fn):
+    # Query and header names are plain data to the function, even where they
+    # spell Object.prototype's members: nothing inherited, no prototype set.
+    r = nubis.get(fn + "/?constructor=1&__proto__=2&__proto__=3&toString=x&hasOwnProperty=",
+                  headers={"Constructor": "c", "__proto__": "p"})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["queries"] == {"constructor": "1", "__proto__": ["2", "3"], "toString": "x",
+                              "hasOwnProperty": ""}, got["queries"]
+    assert got["headers"]["constructor"] == "c" and got["headers"]["__proto__"] == "p"
+
+
 def test_post_body_stream_and_buffer(nubis, fn):
     r = nubis.post(fn + "/", data=b"name=value&x=1",
                    headers={"Content-Type": "application/x-www-form-urlencoded"})

@@ -4,6 +4,8 @@
  * (trigger_meta_json) says: repeated headers and query keys as arrays,
  * hidden headers left out, escapes, values that are not UTF-8 replaced,
  * percent-decoding; and a path that is not UTF-8 goes to the jansson one.
+ * The fields form (trigger_meta_fields, what Node.js shims get) says the
+ * same again: read back here the way the shim reads it.
  * Includes invoke.c to reach them.
  */
 #include <setjmp.h>
@@ -14,6 +16,52 @@
 #include <cmocka.h>
 
 #include "../../../src/gateway/invoke.c"
+
+/* The next NUL-terminated field of the fields form; fails past its end. */
+static const char *next_field(const char **p, const char *end)
+{
+    const char *f = *p, *nul = memchr(f, '\0', (size_t)(end - f));
+    if (f >= end || nul == NULL)
+        fail_msg("fields meta ends early");
+    *p = nul + 1;
+    return f;
+}
+
+/* n pairs (n < 0: to the end) into obj, a repeated name's values in an array, as the shim does. */
+static void read_pairs(const char **p, const char *end, long n, json_t *obj)
+{
+    for (; n != 0 && *p < end; n--) {
+        const char *k = next_field(p, end), *v = next_field(p, end);
+        json_t *cur = json_object_get(obj, k);
+        if (cur == NULL)
+            json_object_set_new(obj, k, json_string(v));
+        else if (json_is_array(cur))
+            json_array_append_new(cur, json_string(v));
+        else
+            json_object_set_new(obj, k, json_pack("[O,s]", cur, v));
+    }
+}
+
+/* The fields form read back into the JSON form's shape (without the deadline, checked to be a
+ * number). */
+static json_t *fields_as_json(const char *m, size_t len)
+{
+    const char *p = m, *end = m + len;
+    assert_int_equal(m[len], '\0'); /* nb_buf_steal's terminator, past the last field's */
+    const char *rid = next_field(&p, end), *deadline = next_field(&p, end);
+    char *stop;
+    assert_true(strtoull(deadline, &stop, 10) > 0 && *stop == '\0');
+    const char *method = next_field(&p, end), *path = next_field(&p, end);
+    const char *url = next_field(&p, end), *ip = next_field(&p, end);
+    long nq = strtol(next_field(&p, end), NULL, 10);
+    json_t *q = json_object(), *h = json_object();
+    read_pairs(&p, end, nq, q);
+    read_pairs(&p, end, -1, h);
+    assert_ptr_equal(p, end);
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:o, s:o, s:s}}", "requestId", rid, "kind",
+                     "http", "http", "method", method, "path", path, "url", url, "queries", q,
+                     "headers", h, "clientIP", ip);
+}
 
 static void same_meta(struct nb_http_request *req, const struct nb_route *route)
 {
@@ -30,10 +78,20 @@ static void same_meta(struct nb_http_request *req, const struct nb_route *route)
     json_object_del(b, "deadline");
     if (!json_equal(a, b))
         fail_msg("metas differ:\n fast %s\n json %s", fast, slow);
+    size_t len;
+    char *fields = trigger_meta_fields(req, route, "rid-1", 60, &len);
+    assert_non_null(fields);
+    json_t *c = fields_as_json(fields, len);
+    if (!json_equal(c, b)) {
+        char *cs = json_dumps(c, JSON_COMPACT);
+        fail_msg("metas differ:\n fields %s\n json   %s", cs, slow);
+    }
     json_decref(a);
     json_decref(b);
+    json_decref(c);
     free(fast);
     free(slow);
+    free(fields);
 }
 
 static void test_plain_get(void **state)
@@ -132,6 +190,8 @@ static void test_path_not_utf8_falls_back(void **state)
         .method = "GET", .url = "/\xff", .path = "/\xff", .query = "", .client_ip = "10.0.0.1"};
     struct nb_route route = {.rest = "/\xff"};
     assert_null(trigger_meta_fast(&req, &route, "rid", 60));
+    size_t len;
+    assert_null(trigger_meta_fields(&req, &route, "rid", 60, &len));
     char *m = trigger_meta(&req, &route, "rid", 60);
     json_t *j = json_loads(m, 0, NULL);
     assert_non_null(j);
