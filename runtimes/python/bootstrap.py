@@ -787,6 +787,10 @@ def main():
         sys.path.pop(0)  # the shim's own directory is not the user's
     os.set_blocking(FD, True)
     os.set_blocking(OUT_FD, True)
+    # The protocol pipes are the shim's: os.system or subprocess with
+    # close_fds=False would hand them to the function's children.
+    os.set_inheritable(FD, False)
+    os.set_inheritable(OUT_FD, False)
     sys.stdout = _stdout
     sys.stderr = _stderr
     sys.meta_path.insert(0, _LoggingHook)

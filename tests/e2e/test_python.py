@@ -137,6 +137,14 @@ def test_wsgi_write_callable(nubis, svc):
     assert r.content == b"written-returned"
 
 
+def test_children_do_not_get_the_protocol_pipes(nubis, svc):
+    r = nubis.get(url("wsgi", "/child-fds"))
+    assert r.status_code == 200, r.text
+    fds = r.text.split()
+    assert "0" in fds and "1" in fds, fds  # the listing itself works
+    assert "3" not in fds and "4" not in fds, fds
+
+
 def test_wsgi_error_shape(nubis, svc):
     r = nubis.get(url("wsgi", "/error"))
     assert r.status_code == 502
