@@ -2,7 +2,7 @@
  * c1pair.c: one request at a time against several HTTP servers, taken in
  * turns, so that every server sees the same moments of this VM.
  *
- *   c1pair [-n REQUESTS] [-b BLOCK] [-w WARM] URL...
+ *   c1pair [-n REQUESTS] [-b BLOCK] [-w WARM] [-s STATUS] URL...
  *
  * wrk -c1 measures one server for seconds, then the next; on a guest whose
  * latency swings by 2x within a minute, the difference of two such p50s is
@@ -15,7 +15,8 @@
  *
  * Output, one line per URL: "url K p50 P p90 Q p99 R added A" in µs, where
  * "added" is the paired median difference to URL 1 (0 for URL 1 itself).
- * Every response must be a 200 with a body; anything else is an error.
+ * Every response must have status STATUS (200 unless -s says otherwise, e.g.
+ * 404 to time a route miss) and a body; anything else is an error.
  * Responses are read with http_parser, as the daemon reads requests.
  */
 #define _GNU_SOURCE
@@ -100,6 +101,8 @@ static void open_server(server *s)
         die(strerror(errno), s->url);
 }
 
+static unsigned want_status = 200;
+
 /* One request; returns its latency in ns. */
 static uint64_t request(server *s)
 {
@@ -119,8 +122,8 @@ static uint64_t request(server *s)
             die("malformed or pipelined response", s->url);
     }
     uint64_t t = now_ns() - t0;
-    if (s->parser.status_code != 200)
-        die("response was not 200", s->url);
+    if (s->parser.status_code != want_status)
+        die("response has another status than expected", s->url);
     return t;
 }
 
@@ -147,19 +150,21 @@ int main(int argc, char **argv)
 {
     long nreq = 20000, block = 100, warm = 2000;
     int c;
-    while ((c = getopt(argc, argv, "n:b:w:")) != -1) {
+    while ((c = getopt(argc, argv, "n:b:w:s:")) != -1) {
         if (c == 'n')
             nreq = atol(optarg);
         else if (c == 'b')
             block = atol(optarg);
         else if (c == 'w')
             warm = atol(optarg);
+        else if (c == 's')
+            want_status = (unsigned)atoi(optarg);
         else
             return 2;
     }
     int ns = argc - optind;
     if (ns < 1 || ns > MAX_URLS || nreq < 1 || block < 1 || warm < 0) {
-        fprintf(stderr, "usage: c1pair [-n REQUESTS] [-b BLOCK] [-w WARM] URL...\n");
+        fprintf(stderr, "usage: c1pair [-n REQUESTS] [-b BLOCK] [-w WARM] [-s STATUS] URL...\n");
         return 2;
     }
     long nblocks = (nreq + block - 1) / block;

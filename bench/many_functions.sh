@@ -23,6 +23,7 @@ ROOT=$(cd "$HERE/.." && pwd)
 NUBIS=${NUBIS_BIN:-$ROOT/build/nubis}
 PY=/usr/bin/python3
 N=${N:-1000}; SMALL=${SMALL:-10}; DUR1=${DUR1:-5s}; WARM=${WARM:-2s}; PIN=${PIN:-1}
+PAIR=${PAIR:-10000}
 
 die() { echo "bench: $*" >&2; exit 1; }
 [ -x "$NUBIS" ] || die "no nubis binary at $NUBIS (run make, or set NUBIS_BIN)"
@@ -31,33 +32,40 @@ if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then SRV_PIN=(taskset -c 1); CLI_PIN=
 else SRV_PIN=(); CLI_PIN=(); fi
 
 TMP=$(mktemp -d /tmp/nubis-many.XXXXXX)
-NPID=
+PIDS=()
 cleanup() {
-  if [ -n "$NPID" ]; then
-    kill -TERM -- "-$NPID" 2>/dev/null || kill -TERM "$NPID" 2>/dev/null
-    local i; for i in $(seq 50); do kill -0 "$NPID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null
-  fi
+  local p i
+  for p in "${PIDS[@]}"; do
+    kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
+    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$p" 2>/dev/null; wait "$p" 2>/dev/null
+  done
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$TMP/data"
-echo "== nubis on 127.0.0.1:$PORT ($NUBIS)" >&2
-setsid "${SRV_PIN[@]}" "$NUBIS" serve --listen "127.0.0.1:$PORT" --data-dir "$TMP/data" \
-  </dev/null >>"$TMP/nubis.log" 2>&1 &
-NPID=$!
-for i in $(seq 200); do
-  curl -s -o /dev/null -m 1 "http://127.0.0.1:$PORT/healthz" && break
-  kill -0 "$NPID" 2>/dev/null || die "nubis exited: $(tail -c 400 "$TMP/nubis.log")"
-  sleep 0.1
-done
+# start NAME: a daemon with its data in $TMP/NAME; sets PORT and NPID
+start() {
+  PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$TMP/$1/data"
+  echo "== nubis ($1) on 127.0.0.1:$PORT ($NUBIS)" >&2
+  setsid "${SRV_PIN[@]}" "$NUBIS" serve --listen "127.0.0.1:$PORT" --data-dir "$TMP/$1/data" \
+    </dev/null >>"$TMP/$1/nubis.log" 2>&1 &
+  NPID=$!
+  PIDS+=("$NPID")
+  local i
+  for i in $(seq 200); do
+    curl -s -o /dev/null -m 1 "http://127.0.0.1:$PORT/healthz" && return 0
+    kill -0 "$NPID" 2>/dev/null || die "nubis exited: $(tail -c 400 "$TMP/$1/nubis.log")"
+    sleep 0.1
+  done
+  die "nubis ($1) did not answer /healthz"
+}
 
-# deploy FROM TO: functions f<FROM>..f<TO-1> in service many (f0 is `hot`), signed FC requests
+# deploy PORT DATA FROM TO: functions f<FROM>..f<TO-1> in service many (f0 is `hot`), signed FC requests
 deploy() {
-  "$PY" - "$PORT" "$TMP/data/credentials" "$1" "$2" <<'PY'
+  "$PY" - "$1" "$2/credentials" "$3" "$4" <<'PY'
 import base64, email.utils, hashlib, hmac, http.client, io, json, sys, zipfile
 port, cred, lo, hi = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 env = dict(l.strip().split("=", 1) for l in open(cred) if "=" in l and not l.startswith("#"))
@@ -101,10 +109,20 @@ c1() { # url out -> "rps p50us p99us"
   timeout 120 "${CLI_PIN[@]}" wrk -t1 -c1 -d"$DUR1" --latency "$1" >"$2" 2>&1
   echo "$(awk '/^Requests\/sec:/{printf "%.0f", $2}' "$2") $(to_us "$(awk '$1=="50%"{print $2}' "$2")") $(to_us "$(awk '$1=="99%"{print $2}' "$2")")"
 }
-HOT="http://127.0.0.1:$PORT/fn/many/hot/?name=bench"
-MISS="http://127.0.0.1:$PORT/fn/many/nosuch/?name=bench"
 declare -A RSS RH P50H P99H RM P50M P99M DEPLOY_S
 
+# the daemon that stays at SMALL functions (the paired baseline)
+start small
+PORT_S=$PORT
+deploy "$PORT_S" "$TMP/small/data" 0 "$SMALL" || die "deploying $SMALL functions failed"
+HOT_S="http://127.0.0.1:$PORT_S/fn/many/hot/?name=bench"
+MISS_S="http://127.0.0.1:$PORT_S/fn/many/nosuch/?name=bench"
+[ "$(curl -s -m 10 "$HOT_S")" = '{"message":"Hello, bench!"}' ] || die "hot does not answer: $(curl -s "$HOT_S" | head -c 200)"
+
+# the daemon that goes to N
+start big
+HOT="http://127.0.0.1:$PORT/fn/many/hot/?name=bench"
+MISS="http://127.0.0.1:$PORT/fn/many/nosuch/?name=bench"
 RSS[0]=$(rss_kb "$NPID")
 measure_at() { # n
   local n=$1
@@ -116,17 +134,26 @@ measure_at() { # n
 }
 
 t0=$(date +%s.%N)
-deploy 0 "$SMALL" || die "deploying $SMALL functions failed"
+deploy "$PORT" "$TMP/big/data" 0 "$SMALL" || die "deploying $SMALL functions failed"
 DEPLOY_S[$SMALL]=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
 [ "$(curl -s -m 10 "$HOT")" = '{"message":"Hello, bench!"}' ] || die "hot does not answer: $(curl -s "$HOT" | head -c 200)"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$MISS")" = 404 ] || die "nosuch does not answer 404"
 measure_at "$SMALL"
 echo "== deploying up to $N functions" >&2
 t0=$(date +%s.%N)
-deploy "$SMALL" "$N" || die "deploying $N functions failed"
+deploy "$PORT" "$TMP/big/data" "$SMALL" "$N" || die "deploying $N functions failed"
 DEPLOY_S[$N]=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
 INST=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^nubis_instances\{/{s+=$2} END{print s+0}')
 measure_at "$N"
+
+# routing, paired: the SMALL daemon's URL first (the baseline), the N daemon's second
+PH= PM=
+if [ "$PAIR" -gt 0 ]; then
+  gcc -O2 -o "$TMP/c1pair" "$HERE/c1pair.c" -lhttp_parser || die "cannot build bench/c1pair.c"
+  echo "== routing paired: $PAIR requests each" >&2
+  PH=$(timeout 600 "${CLI_PIN[@]}" "$TMP/c1pair" -n "$PAIR" "$HOT_S" "$HOT") || die "c1pair failed"
+  PM=$(timeout 600 "${CLI_PIN[@]}" "$TMP/c1pair" -s 404 -n "$PAIR" "$MISS_S" "$MISS") || die "c1pair failed"
+fi
 SP_PIDS=$(ps -o pid= --ppid "$NPID" | tr -s ' \n' ' ')
 
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
@@ -144,4 +171,13 @@ for n in "$SMALL" "$N"; do
 done
 echo
 echo "- daemon RSS with $N functions: **$(mib "${RSS[$N]}") MiB** (target <= 30 MB; the daemon process only, its children: ${SP_PIDS:-none})"
-echo "- routing, $N vs $SMALL functions: hot c1 p50 **$(ratio "${P50H[$N]}" "${P50H[$SMALL]}")x**, 404 c1 p50 **$(ratio "${P50M[$N]}" "${P50M[$SMALL]}")x** (flat: ~1.0)"
+echo "- routing, $N vs $SMALL functions, wrk rounds seconds apart: hot c1 p50 $(ratio "${P50H[$N]}" "${P50H[$SMALL]}")x, 404 c1 p50 $(ratio "${P50M[$N]}" "${P50M[$SMALL]}")x"
+if [ -n "$PH" ]; then
+  paired() { # c1pair output, what
+    echo "- routing, paired (bench/c1pair.c, $PAIR requests each, blocks of 100 taking turns), $2:" \
+         "$SMALL functions p50 $(awk '$2==1{print $4}' <<<"$1") µs, $N functions p50 $(awk '$2==2{print $4}' <<<"$1") µs," \
+         "difference **$(awk '$2==2{print $NF}' <<<"$1") µs** (flat: ~0)"
+  }
+  paired "$PH" "hot"
+  paired "$PM" "404"
+fi
