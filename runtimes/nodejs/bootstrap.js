@@ -224,35 +224,23 @@ function readFrames(buf, len, reused) {
  */
 class FieldsMeta {
     constructor(s) {
-        let p = 0;
-        let e = s.indexOf('\0', p);
-        this.requestId = s.slice(p, e);
-        p = e + 1;
-        e = s.indexOf('\0', p);
-        this.deadline = +s.slice(p, e);
+        const r = new FieldReader(s, 0);
+        this.requestId = r.next();
+        this.deadline = +r.next();
         this.kind = 'http';
-        this.http = new HttpFields(s, e + 1);
+        this.http = new HttpFields(r);
     }
 }
 
 class HttpFields {
-    constructor(s, p) {
-        let e = s.indexOf('\0', p);
-        this.method = s.slice(p, e);
-        p = e + 1;
-        e = s.indexOf('\0', p);
-        this.path = s.slice(p, e);
-        p = e + 1;
-        e = s.indexOf('\0', p);
-        this.url = s.slice(p, e);
-        p = e + 1;
-        e = s.indexOf('\0', p);
-        this.clientIP = s.slice(p, e);
-        p = e + 1;
-        e = s.indexOf('\0', p);
-        this._nq = +s.slice(p, e);
-        this._s = s;
-        this._at = e + 1; /* the first query pair */
+    constructor(r) {
+        this.method = r.next();
+        this.path = r.next();
+        this.url = r.next();
+        this.clientIP = r.next();
+        this._nq = +r.next();
+        this._s = r.s;
+        this._at = r.p; /* the first query pair */
         this._hat = -1; /* the first header pair, once the queries are read */
         this._queries = undefined;
         this._headers = undefined;
@@ -265,25 +253,40 @@ class HttpFields {
         if (this._headers === undefined) {
             if (this._hat < 0) this._readQueries();
             this._headers = {};
-            readPairs(this._s, this._hat, -1, this._headers);
+            readPairs(new FieldReader(this._s, this._hat), -1, this._headers);
         }
         return this._headers;
     }
     _readQueries() {
         this._queries = {};
-        this._hat = readPairs(this._s, this._at, this._nq, this._queries);
+        this._hat = readPairs(new FieldReader(this._s, this._at), this._nq, this._queries);
     }
 }
 
-/* Reads n name, value pairs (n < 0: to the end) from s at p into obj; returns where they end. */
-function readPairs(s, p, n, obj) {
-    for (; n !== 0 && p < s.length; n--) {
-        const e = s.indexOf('\0', p);
-        const f = e < 0 ? -1 : s.indexOf('\0', e + 1);
-        if (f < 0) return s.length; /* not terminated: not from the daemon; stop */
-        const name = s.slice(p, e);
-        const value = s.slice(e + 1, f);
-        p = f + 1;
+/* Reads NUL-terminated fields of s from p on; past the end (or an unterminated one), '' and done. */
+class FieldReader {
+    constructor(s, p) {
+        this.s = s;
+        this.p = p;
+    }
+    get done() {
+        return this.p >= this.s.length;
+    }
+    next() {
+        const s = this.s;
+        let e = s.indexOf('\0', this.p);
+        if (e < 0) e = s.length;
+        const v = s.slice(this.p, e);
+        this.p = e + 1;
+        return v;
+    }
+}
+
+/* Reads n name, value pairs (n < 0: to the end) into obj; returns where they end. */
+function readPairs(r, n, obj) {
+    for (; n !== 0 && !r.done; n--) {
+        const name = r.next();
+        const value = r.next();
         if (!Object.hasOwn(obj, name)) {
             if (name === '__proto__') Object.defineProperty(obj, name, { value, writable: true, enumerable: true, configurable: true });
             else obj[name] = value;
@@ -293,7 +296,7 @@ function readPairs(s, p, n, obj) {
             obj[name] = [obj[name], value];
         }
     }
-    return p;
+    return r.p;
 }
 
 function onFrame(type, flags, id, buf, ms, bs, body) {
