@@ -175,9 +175,7 @@ class Relay:
         if not os.access(path, os.X_OK):
             raise RelayError("Runtime.BootstrapNotExecutable",
                              "custom runtime: 'bootstrap' is not executable (chmod +x bootstrap)")
-        os.set_inheritable(B.FD, False)
-        os.set_inheritable(B.OUT_FD, False)
-        rfd, wfd = os.pipe2(os.O_CLOEXEC)
+        rfd, wfd = os.pipe2(os.O_CLOEXEC)  # the protocol pipes are not inherited: B.main
         pid = os.fork()
         if pid == 0:
             try:

@@ -131,14 +131,13 @@ static int put_str(struct nb_buf *b, const char *s)
     return nb_json_append_string(b, s, n);
 }
 
-/* {"k":"v","k2":["a","b"]} from n key/value pairs, keys grouped in order of first appearance. */
+/* {"k":"v","k2":["a","b"]} from n key/value pairs (UTF-8 keys), grouped in order of first
+ * appearance. */
 static int put_multi(struct nb_buf *b, const struct nb_kv *kv, size_t n)
 {
     int r = nb_buf_appendc(b, '{'), first = 1;
     for (size_t i = 0; i < n; i++) {
-        size_t klen = strlen(kv[i].key), m = 0, j;
-        if (!nb_utf8_valid(kv[i].key, klen))
-            continue;
+        size_t m = 0, j;
         for (j = 0; j < i && strcmp(kv[j].key, kv[i].key) != 0; j++)
             ;
         if (j < i)
@@ -169,8 +168,9 @@ static int put_multi(struct nb_buf *b, const struct nb_kv *kv, size_t n)
 /*
  * The request's query pairs (decoded like parse_query, owned strings) and
  * headers (names lower-cased, hidden ones and names of 256 bytes or more
- * left out, like nb_gw_trigger_http), as both direct renderers take them;
- * the first few of each on the stack.
+ * left out, like nb_gw_trigger_http), as both direct renderers take them:
+ * a pair whose name is not UTF-8 is left out here (the jansson renderer
+ * leaves it out too), once for both.  The first few of each on the stack.
  */
 struct meta_pairs {
     struct nb_kv *q, *h;
@@ -198,9 +198,14 @@ static void meta_pairs_collect(struct meta_pairs *mp, const struct nb_http_reque
                                              : nb_xrealloc(mp->q, cap * sizeof(*mp->q));
             }
             char *k = nb_url_decode(p, klen, 1);
-            char *v = eq ? nb_url_decode(eq + 1, n - klen - 1, 1) : nb_xstrdup("");
-            mp->q[mp->nq++] = (struct nb_kv){k ? k : nb_xstrndup(p, klen),
-                                             v ? v : nb_xstrndup(eq + 1, n - klen - 1)};
+            if (k == NULL)
+                k = nb_xstrndup(p, klen);
+            if (nb_utf8_valid(k, strlen(k))) {
+                char *v = eq ? nb_url_decode(eq + 1, n - klen - 1, 1) : nb_xstrdup("");
+                mp->q[mp->nq++] = (struct nb_kv){k, v ? v : nb_xstrndup(eq + 1, n - klen - 1)};
+            } else {
+                free(k);
+            }
         }
         p += amp ? n + 1 : n;
     }
@@ -211,7 +216,7 @@ static void meta_pairs_collect(struct meta_pairs *mp, const struct nb_http_reque
     for (size_t i = 0; i < req->nheaders; i++) {
         const char *k = req->headers[i].key;
         size_t n = strlen(k);
-        if (hidden_request_header(k) || n >= 256)
+        if (hidden_request_header(k) || n >= 256 || !nb_utf8_valid(k, n))
             continue;
         char *l = mp->lower + mp->nh * 256;
         for (size_t j = 0; j <= n; j++)
@@ -284,13 +289,12 @@ static int put_field(struct nb_buf *b, const char *s)
     return nb_buf_append(b, s, n) | nb_buf_appendc(b, '\0');
 }
 
-/* The pairs whose key is UTF-8 (put_multi leaves the others out), as key\0value\0. */
+/* The pairs as key\0value\0. */
 static int put_field_pairs(struct nb_buf *b, const struct nb_kv *kv, size_t n)
 {
     int r = 0;
     for (size_t i = 0; i < n; i++)
-        if (nb_utf8_valid(kv[i].key, strlen(kv[i].key)))
-            r |= put_field(b, kv[i].key) | put_field(b, kv[i].value);
+        r |= put_field(b, kv[i].key) | put_field(b, kv[i].value);
     return r;
 }
 
@@ -314,10 +318,7 @@ static char *trigger_meta_fields(struct nb_http_request *req, const struct nb_ro
          put_field(&b, route->rest) | put_field(&b, req->url) | put_field(&b, req->client_ip);
     struct meta_pairs mp;
     meta_pairs_collect(&mp, req);
-    size_t nq = 0;
-    for (size_t i = 0; i < mp.nq; i++)
-        nq += nb_utf8_valid(mp.q[i].key, strlen(mp.q[i].key));
-    nb_fmt_u64(num, nq);
+    nb_fmt_u64(num, mp.nq);
     r |= put_field(&b, num) | put_field_pairs(&b, mp.q, mp.nq) | put_field_pairs(&b, mp.h, mp.nh);
     meta_pairs_release(&mp);
     if (r != 0) {

@@ -5,11 +5,11 @@
  * An instance owns a sandboxed process (sandbox/) and eight libuv handles:
  * the protocol pipes (ctl reads the runtime's fd 4, ctl_w writes to its
  * fd 3), the stdout and stderr pipes, a uv_poll_t on the pidfd (exit), two
- * timers (INIT and invocation deadlines; one deadline timer serves every invocation in flight,
- * armed at the earliest deadline), and a check and an idle handle that send
- * the small frames queued during a loop turn in one write at its end (the
- * cork: at 16 concurrent requests the runtime then wakes once per turn, not
- * once per request).
+ * timers (INIT and invocation deadlines; one deadline timer serves every
+ * invocation in flight, armed at the earliest deadline), and a check and an
+ * idle handle that send the small frames queued during a loop turn in one
+ * write at its end (the cork: at 16 concurrent requests the runtime then
+ * wakes once per turn, not once per request).
  *
  * Frames from the shim are decoded in place in one read buffer that grows to
  * the size of the frame being received (the header tells it), so a 10 MB
