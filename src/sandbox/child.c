@@ -329,7 +329,9 @@ CHILD_FN static void set_rlimit(const struct sb_child *c, int res, rlim_t v, con
  * takes the answer; when the INVOKE write wakes the instance, the daemon goes
  * on to finish its loop turn and block instead of being switched out, so the
  * RESULT write later wakes a sleeping daemon, which then runs at once and
- * answers while the instance finishes its own loop turn.  With SCHED_OTHER
+ * answers while the instance finishes its own loop turn (every time only
+ * since the daemon sits beside the instances' cgroups: cgroup.c, "The
+ * gateway's cgroup"; at the root it was about half).  With SCHED_OTHER
  * the order was the reverse, and the caller waited for the rest of the
  * instance's turn: ~10 us more per request at one at a time on one core
  * (bench/README.md).  Children of the function inherit it.

@@ -50,6 +50,9 @@ struct sb_cgroups {
     char base[SB_CG_N][512];
     int memsw;   /* v1: memory.memsw.limit_in_bytes exists */
     int v2_kill; /* cgroup.kill available in base[SB_CG_KILL] */
+    /* The daemon's cgroup before it joined base/gateway (cpu hierarchy), or "". */
+    char home[512];
+    int home_ctrl; /* index of that hierarchy in base[] */
 };
 
 /* ---- process-wide configuration, set before the spawner forks */
@@ -162,8 +165,15 @@ int sb_cg_kill(const struct sb_cgroups *cg, const char *id);
 void sb_cg_stats(const struct sb_cgroups *cg, const char *id, int *oom_kills, uint64_t *peak);
 /* Removes the instance's cgroups (killing stragglers); 0, or -EBUSY if one stays. */
 int sb_cg_remove(const struct sb_cgroups *cg, const char *id);
+/*
+ * Moves the calling daemon (single-threaded: before any thread or the
+ * spawner) into base/gateway beside its instances in the cpu hierarchy;
+ * sb_cg_cleanup_daemon moves it back.  0, or -errno with err filled (the
+ * daemon runs on where it was).
+ */
+int sb_cg_join_gateway(struct sb_cgroups *cg, struct nb_err *err);
 /* Removes this daemon's cgroup directories (at exit) and those of dead daemons (at start). */
-void sb_cg_cleanup_daemon(const struct sb_cgroups *cg);
+void sb_cg_cleanup_daemon(struct sb_cgroups *cg);
 void sb_cg_cleanup_stale(const struct sb_cgroups *cg);
 
 /* seccomp.c: fills prog with the filter (allocated; kept for the process's life). */

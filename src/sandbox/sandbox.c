@@ -200,6 +200,9 @@ int nb_sandbox_global_init(struct nb_err *err)
         if ((r = sb_cg_detect(&sb_g.cg, sb_g.daemon_pid, err)) < 0)
             return r;
         sb_cg_cleanup_stale(&sb_g.cg);
+        struct nb_err gerr = {0};
+        if (sb_cg_join_gateway(&sb_g.cg, &gerr) < 0)
+            nb_warn(SB_MOD, "the daemon stays in its own cgroup: %s", gerr.msg);
         if ((r = sb_seccomp_build(&sb_g.seccomp, err)) < 0)
             return r;
         scan_root();

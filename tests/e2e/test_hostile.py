@@ -40,11 +40,17 @@ def daemon_children(pid):
 
 
 def cgroup_dirs(pid):
-    """Every cgroup directory the daemon pid would use (it lives under its own cgroup)."""
+    """Every cgroup directory the daemon pid would use (it lives under its own cgroup).
+
+    In the cpu hierarchy the daemon itself sits in nubis/d<pid>/gateway, beside its instances.
+    """
     dirs = []
+    gateway = "/nubis/d%d/gateway" % pid
     with open("/proc/%d/cgroup" % pid) as f:
         for line in f:
             _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if path.endswith(gateway):
+                path = path[:-len(gateway)] or "/"
             for c in (ctrls.split(",") if ctrls else ["unified"]):
                 if c in ("memory", "cpu", "pids", "unified"):
                     base = "/sys/fs/cgroup/" + c if os.path.isdir("/sys/fs/cgroup/" + c) \
@@ -230,6 +236,9 @@ def test_huge_log(hd):
 
 def test_zz_nothing_leaks(hd):
     assert hd.state["cgroups"], "the daemon made no cgroups"
+    if os.path.isdir("/sys/fs/cgroup/cpu"):
+        assert any(p.startswith("/sys/fs/cgroup/cpu/") for p in hd.state["cgroups"]), \
+            hd.state["cgroups"]
     hd.pids |= daemon_children(hd.proc.pid)
     rc = hd.stop()
     hd.check_clean_exit(rc)

@@ -404,6 +404,67 @@ static void test_pids_limit(void **state)
     nb_buf_release(&out);
 }
 
+/* pid's cgroup in the hierarchy with the cpu controller ("" if none). */
+static void cpu_cgroup_of(pid_t pid, char *out, size_t len)
+{
+    char p[64], line[1024];
+    snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)pid);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    out[0] = '\0';
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        int v2 = sb_g.cg.version == 2 && strcmp(c1 + 1, "") == 0;
+        int cpu = 0;
+        for (char *save = NULL, *t = strtok_r(c1 + 1, ",", &save); t;
+             t = strtok_r(NULL, ",", &save))
+            cpu |= strcmp(t, "cpu") == 0;
+        if (v2 || (sb_g.cg.version == 1 && cpu))
+            snprintf(out, len, "%s", c2 + 1);
+    }
+    fclose(f);
+}
+
+/* The daemon sits in `gateway`, beside its instances' cgroups, with the weight of ten 1 GB ones. */
+static void test_gateway_beside_instances(void **state)
+{
+    (void)state;
+    char self[1024], want[128], inst[1024];
+    cpu_cgroup_of(getpid(), self, sizeof(self));
+    snprintf(want, sizeof(want), "/nubis/d%d/gateway", (int)getpid());
+    assert_true(strlen(self) >= strlen(want));
+    assert_string_equal(self + strlen(self) - strlen(want), want);
+
+    char p[1024], v[32] = "";
+    int ctrl = sb_g.cg.version == 2 ? 0 : SB_CG_CPU;
+    snprintf(p, sizeof(p), "%s/gateway/%s", sb_g.cg.base[ctrl],
+             sb_g.cg.version == 2 ? "cpu.weight" : "cpu.shares");
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(v, sizeof(v), f));
+    fclose(f);
+    assert_int_equal(atoi(v), sb_g.cg.version == 2 ? 1000 : 10240);
+
+    struct nb_sandbox_proc proc;
+    struct nb_err err = {0};
+    assert_int_equal(spawn_sh("read -r x <&3", &proc, &err), 0);
+    cpu_cgroup_of(proc.pid, inst, sizeof(inst));
+    char *slash = strrchr(inst, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    self[strlen(self) - strlen("/gateway")] = '\0';
+    assert_string_equal(inst, self);
+    close(proc.ctl_wfd);
+    proc.ctl_wfd = -1;
+    int status = -1;
+    assert_int_equal(nb_sandbox_reap(&proc, &status), 0);
+    assert_true(WIFEXITED(status));
+}
+
 static void test_release(void **state)
 {
     (void)state;
@@ -437,17 +498,29 @@ int main(void)
     fclose(f);
 
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spawn_io_and_exit), cmocka_unit_test(test_stdin_is_devnull_and_env),
-        cmocka_unit_test(test_identity),          cmocka_unit_test(test_filesystem),
-        cmocka_unit_test(test_seccomp),           cmocka_unit_test(test_exec_failure),
-        cmocka_unit_test(test_kill_all),          cmocka_unit_test(test_oom),
-        cmocka_unit_test(test_pids_limit),        cmocka_unit_test(test_release),
+        cmocka_unit_test(test_spawn_io_and_exit),
+        cmocka_unit_test(test_stdin_is_devnull_and_env),
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_filesystem),
+        cmocka_unit_test(test_seccomp),
+        cmocka_unit_test(test_exec_failure),
+        cmocka_unit_test(test_kill_all),
+        cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_pids_limit),
+        cmocka_unit_test(test_release),
+        cmocka_unit_test(test_gateway_beside_instances),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(p);
     rmdir(code_dir);
     nb_sandbox_global_shutdown();
-    /* Nothing of ours is left in the cgroup hierarchies. */
+    /* Back in the cgroup it started in, and nothing of ours is left in the hierarchies. */
+    char self[1024];
+    cpu_cgroup_of(getpid(), self, sizeof(self));
+    if (strstr(self, "/nubis/")) {
+        fprintf(stderr, "still in cgroup '%s'\n", self);
+        r = 1;
+    }
     for (int i = 0; i < SB_CG_N; i++) {
         if (sb_g.cg.base[i][0] && access(sb_g.cg.base[i], F_OK) == 0) {
             fprintf(stderr, "leaked cgroup '%s'\n", sb_g.cg.base[i]);
