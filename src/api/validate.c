@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "policy/policy.h"
+#include "runtime/family.h"
 #include "timer/cron.h"
 
 #include <ctype.h>
@@ -91,12 +92,11 @@ static int check_object(const char *field, json_t *v, struct nb_err *err)
 static bool valid_runtime(const char *s)
 {
     const char *rest = NULL;
-    if (strncmp(s, "nodejs", 6) == 0)
-        rest = s + 6;
-    else if (strncmp(s, "python3", 7) == 0)
-        rest = s + 7;
-    else
-        return strcmp(s, "custom") == 0;
+    enum nb_runtime_family fam = nb_runtime_family(s, &rest);
+    if (fam == NB_RT_NONE)
+        return false;
+    if (fam == NB_RT_CUSTOM)
+        return true;
     for (; *rest; rest++)
         if (!isdigit((unsigned char)*rest) && *rest != '.')
             return false;

@@ -134,7 +134,7 @@ static struct nb_fn *fn_from_snapshot(const char *service, const char *function,
     if (fn->memory_mb <= 0)
         fn->memory_mb = 128;
     fn->fields_meta =
-        strncmp(json_string_value(json_object_get(f, "runtime")) ?: "", "nodejs", 6) == 0;
+        nb_runtime_family(json_string_value(json_object_get(f, "runtime")), NULL) == NB_RT_NODEJS;
     json_t *triggers = json_object_get(snap, "triggers");
     size_t i;
     json_t *t;

@@ -1003,7 +1003,8 @@ static int runtime_argv(const struct nb_instance_spec *spec, const char *shim_di
 {
     int n = 0, s = 0;
     const char *rt = spec->runtime ? spec->runtime : "";
-    if (strncmp(rt, "nodejs", 6) == 0) {
+    enum nb_runtime_family fam = nb_runtime_family(rt, NULL);
+    if (fam == NB_RT_NODEJS) {
         pthread_once(&node_once, find_node);
         argv[n++] = node_path;
         if (spec->memory_mb > 0) {
@@ -1013,13 +1014,13 @@ static int runtime_argv(const struct nb_instance_spec *spec, const char *shim_di
             argv[n++] = store[s++] = nb_xasprintf("--max-old-space-size=%d", heap);
         }
         argv[n++] = store[s++] = nb_xasprintf("%s/nodejs/bootstrap.js", shim_dir);
-    } else if (strncmp(rt, "python3", 7) == 0 || strcmp(rt, "custom") == 0) {
+    } else if (fam == NB_RT_PYTHON3 || fam == NB_RT_CUSTOM) {
         /* -S: no site (faster start; the shim adds dist-packages), -B: no .pyc writes */
         argv[n++] = "/usr/bin/python3";
         argv[n++] = "-S";
         argv[n++] = "-B";
-        argv[n++] = store[s++] =
-            nb_xasprintf(rt[0] == 'c' ? "%s/custom/relay.py" : "%s/python/bootstrap.py", shim_dir);
+        argv[n++] = store[s++] = nb_xasprintf(
+            fam == NB_RT_CUSTOM ? "%s/custom/relay.py" : "%s/python/bootstrap.py", shim_dir);
     } else {
         return nb_err_set(err, -EINVAL, "runtime '%s': not supported (nodejs*, python3*, custom)",
                           rt);

@@ -22,6 +22,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/kv.h"
+#include "runtime/family.h"
 
 enum nb_inv_kind {
     NB_INV_HTTP = 1,  /* an HTTP trigger: meta carries the HTTP request */

@@ -24,9 +24,9 @@
 #include "base/util.h"
 #include "obs/logstore.h"
 
-/* Runtime families with pre-warmed generic instances: name prefix, runtime to start. */
+/* Families with pre-warmed instances, indexed by enum nb_runtime_family: name, runtime. */
 #define NFAM 2
-static const char *const fam_prefix[NFAM] = {"nodejs", "python3"};
+static const char *const fam_name[NFAM] = {"nodejs", "python3"};
 static const char *const fam_runtime[NFAM] = {"nodejs20", "python3"};
 #define REFILL_DELAY_MS 50     /* after a take: lets the specialized instance's INIT run first */
 #define REFILL_BACKOFF_MS 1000 /* after a generic instance failed to start or died idle */
@@ -528,11 +528,8 @@ struct gen {
 
 static int runtime_family(const char *rt)
 {
-    for (int f = 0; f < NFAM; f++) {
-        if (rt && strncmp(rt, fam_prefix[f], strlen(fam_prefix[f])) == 0)
-            return f;
-    }
-    return -1;
+    enum nb_runtime_family f = nb_runtime_family(rt, NULL);
+    return f == NB_RT_NODEJS || f == NB_RT_PYTHON3 ? (int)f : -1;
 }
 
 static void on_refill(uv_timer_t *t);
@@ -566,7 +563,7 @@ static void gen_on_exit(struct nb_instance *inst, const char *reason, void *udat
         nb_list_del(&g->link);
         s->ngen[g->fam]--;
         if (!s->shutting_down) {
-            nb_warn("sched", "pre-warmed %s instance %s", fam_prefix[g->fam], reason);
+            nb_warn("sched", "pre-warmed %s instance %s", fam_name[g->fam], reason);
             s->gen_failures++;
             refill_arm(s, REFILL_BACKOFF_MS);
         }
@@ -601,8 +598,7 @@ static void on_refill(uv_timer_t *t)
             struct nb_err err = {0};
             if (nb_instance_start_generic(s->loop, id, fam_runtime[f], s->runtimes_dir, &gen_cbs, g,
                                           &g->inst, &err) < 0) {
-                nb_warn("sched", "cannot start a pre-warmed %s instance: %s", fam_prefix[f],
-                        err.msg);
+                nb_warn("sched", "cannot start a pre-warmed %s instance: %s", fam_name[f], err.msg);
                 free(g);
                 s->gen_failures++;
                 refill_arm(s, REFILL_BACKOFF_MS);

@@ -509,6 +509,7 @@ static void test_function_validation(void **state)
         {"\"runtime\":\"java8\"", "runtime 'java8' is not supported"},
         {"\"runtime\":\"nodejsX\"", "runtime"},
         {"\"runtime\":\"python2.7\"", "runtime"},
+        {"\"runtime\":\"custom2\"", "runtime"},
         {"\"handler\":\"index\"", "handler must look like 'file.export'"},
         {"\"handler\":\"index.\"", "handler"},
         {"\"handler\":\"../x.handler\"", "handler"},
