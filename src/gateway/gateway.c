@@ -454,6 +454,9 @@ void nb_gateway_handle(struct nb_http_request *req, void *udata)
         if (nb_gw_authorize_mgmt(gw, req, &route, rid) == 0)
             nb_gw_mgmt(gw, req, &route, rid);
         break;
+    case NB_ROUTE_LAMBDA:
+        nb_gw_lambda(gw, req, &route, rid);
+        break;
     case NB_ROUTE_BAD:
         nb_gw_error(req, 400, rid, "InvalidArgument", "malformed path '%.200s'", req->path);
         break;

@@ -28,6 +28,7 @@ struct gw_call {
     struct nb_gateway *gw;
     struct nb_http_request *req;
     int is_trigger;
+    int lambda; /* answered in Lambda's shape (lambda.c) */
     int timeout_s;
     int cold;
     char *meta;
@@ -581,6 +582,78 @@ static void answer_invoke(struct gw_call *c)
     free(log64);
 }
 
+/*
+ * A Lambda function error's body: {"errorType","errorMessage","trace"}, from
+ * the function's own error (FC's "stackTrace" renamed) or the platform's.
+ */
+static void lambda_error_body(struct nb_invocation *inv, struct nb_buf *out)
+{
+    struct nb_buf fc;
+    nb_buf_init(&fc, 1u << 26);
+    failure_body(inv, &fc);
+    json_t *e = json_loadb(fc.data ?: "", fc.len, 0, NULL);
+    if (!json_is_object(e)) {
+        json_decref(e);
+        e = json_object();
+        json_t *m = json_stringn(fc.data ?: "", fc.len);
+        json_object_set_new(e, "errorMessage", m ? m : json_string("(an error that is not UTF-8)"));
+    }
+    nb_buf_release(&fc);
+    json_t *st = json_object_get(e, "stackTrace");
+    if (st && !json_object_get(e, "trace")) {
+        json_object_set(e, "trace", st);
+        json_object_del(e, "stackTrace");
+    }
+    if (!json_object_get(e, "errorType"))
+        json_object_set_new(e, "errorType",
+                            json_string(inv->status == NB_INV_TIMEOUT       ? "Sandbox.Timedout"
+                                        : inv->status == NB_INV_CRASHED     ? "Runtime.ExitError"
+                                        : inv->status == NB_INV_INIT_FAILED ? "Runtime.InitError"
+                                                                            : "Error"));
+    char *s = json_dumps(e, JSON_COMPACT);
+    nb_buf_appends(out, s ? s : "{}");
+    free(s);
+    json_decref(e);
+}
+
+/* Lambda's answer (reference/compat-apis.md B.1): function errors are 200s too. */
+static void answer_lambda(struct gw_call *c)
+{
+    struct nb_invocation *inv = &c->inv;
+    if (inv->status == NB_INV_CANCELLED) {
+        nb_gw_lambda_error(c->req, 503, inv->request_id, "ServiceException", "%s", inv->error);
+        return;
+    }
+    struct nb_kv h[8];
+    size_t n = 0;
+    h[n++] = (struct nb_kv){"X-Amz-Executed-Version",
+                            strcmp(c->acct.version, "LATEST") ? c->acct.version : "$LATEST"};
+    h[n++] = (struct nb_kv){"x-amzn-RequestId", inv->request_id};
+    char *log64 = NULL;
+    if (c->tail.max) {
+        log64 = nb_base64_encode(c->tail.data ?: "", c->tail.len);
+        h[n++] = (struct nb_kv){"X-Amz-Log-Result", log64};
+    }
+    char init[24];
+    if (c->cold) {
+        h[n++] = (struct nb_kv){"X-Nubis-Cold-Start", "1"};
+        h[n++] = (struct nb_kv){"X-Nubis-Init-Duration", init_ms(inv, init, sizeof(init))};
+    }
+    if (inv->status == NB_INV_OK) {
+        nb_gw_respond(c->req, 200, inv->request_id, h, n, "application/json",
+                      inv->result.data ?: "", inv->result.len);
+    } else {
+        struct nb_buf body;
+        nb_buf_init(&body, 1u << 26);
+        lambda_error_body(inv, &body);
+        h[n++] = (struct nb_kv){"X-Amz-Function-Error", "Unhandled"};
+        nb_gw_respond(c->req, 200, inv->request_id, h, n, "application/json", body.data ?: "",
+                      body.len);
+        nb_buf_release(&body);
+    }
+    free(log64);
+}
+
 static void call_done(struct nb_invocation *inv, void *arg)
 {
     struct gw_call *c = arg;
@@ -589,20 +662,30 @@ static void call_done(struct nb_invocation *inv, void *arg)
         inv->end_ns = nb_now_ns();
     if (inv->status == NB_INV_THROTTLED) { /* waited too long in the queue: like a full queue */
         nb_gw_count_throttle(gw, c->acct.service, c->acct.function);
-        nb_gw_error(c->req, 429, inv->request_id, "ResourceExhausted",
-                    "function '%s/%s' has too many requests waiting; try again later (%s)",
-                    c->acct.service, c->acct.function, inv->error);
+        if (c->lambda)
+            nb_gw_lambda_error(c->req, 429, inv->request_id, "TooManyRequestsException",
+                               "function '%s/%s' has too many requests waiting (%s)",
+                               c->acct.service, c->acct.function, inv->error);
+        else
+            nb_gw_error(c->req, 429, inv->request_id, "ResourceExhausted",
+                        "function '%s/%s' has too many requests waiting; try again later (%s)",
+                        c->acct.service, c->acct.function, inv->error);
         call_free(c);
         return;
     }
     if (inv->status != NB_INV_OK && inv->status != NB_INV_HANDLED)
         nb_info("gateway", "%s: %s (%s)", inv->request_id, status_names[inv->status], inv->error);
-    if (c->tail.max) { /* the REPORT line goes into X-Fc-Log-Result: account first */
+    if (c->tail.max) { /* the REPORT line goes into the log tail header: account first */
         nb_gw_account(gw, &c->acct, inv, &c->tail);
-        answer_invoke(c);
+        if (c->lambda)
+            answer_lambda(c);
+        else
+            answer_invoke(c);
     } else { /* answer first: the accounting's log write is off the caller's path */
         if (c->is_trigger)
             answer_trigger(c);
+        else if (c->lambda)
+            answer_lambda(c);
         else
             answer_invoke(c);
         nb_gw_account(gw, &c->acct, inv, NULL);
@@ -645,8 +728,12 @@ static void submit(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     c->acct.cold = c->cold;
     if (r < 0) {
         nb_gw_count_throttle(gw, fn->service, fn->name);
-        nb_gw_error(req, 429, rid, "ResourceExhausted",
-                    "function '%s' has too many requests waiting; try again later", fn->key);
+        if (c->lambda)
+            nb_gw_lambda_error(req, 429, rid, "TooManyRequestsException",
+                               "function '%s' has too many requests waiting", fn->key);
+        else
+            nb_gw_error(req, 429, rid, "ResourceExhausted",
+                        "function '%s' has too many requests waiting; try again later", fn->key);
         call_free(c);
     }
 }
@@ -761,11 +848,18 @@ void nb_gw_invoke(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
         nb_gw_async_enqueue(gw, req, NULL, fn, rid);
         return;
     }
+    const char *lt = nb_http_header(req, "x-fc-log-type");
+    nb_gw_invoke_event(gw, req, fn, rid, lt && strcasecmp(lt, "Tail") == 0, 0);
+}
+
+void nb_gw_invoke_event(struct nb_gateway *gw, struct nb_http_request *req, struct nb_fn *fn,
+                        const char *rid, int tail, int lambda)
+{
     struct gw_call *c = nb_xcalloc(1, sizeof(*c));
     c->inv.kind = NB_INV_EVENT;
+    c->lambda = lambda;
     c->meta = event_meta(rid, fn->timeout_s);
-    const char *lt = nb_http_header(req, "x-fc-log-type");
-    if (lt && strcasecmp(lt, "Tail") == 0) {
+    if (tail) {
         nb_buf_init(&c->tail, LOG_TAIL_BYTES);
         c->inv.log_tail = &c->tail;
     }

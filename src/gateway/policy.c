@@ -257,7 +257,8 @@ int nb_gw_policy_request(struct nb_gateway *gw, struct nb_http_request *req,
                     "client address %s is not allowed by the gateway's IP list", req->client_ip);
         return -1;
     }
-    if (p->per_ip.qps > 0 && (route->kind == NB_ROUTE_TRIGGER || route->kind == NB_ROUTE_INVOKE)) {
+    if (p->per_ip.qps > 0 && (route->kind == NB_ROUTE_TRIGGER || route->kind == NB_ROUTE_INVOKE ||
+                              route->kind == NB_ROUTE_LAMBDA)) {
         double wait;
         int inserted = 0;
         int r = take(&p->ip_buckets, req->client_ip, &p->per_ip, &wait, &inserted);

@@ -3,7 +3,8 @@
  *
  * The FC proxy path is /2016-08-15/proxy/<service>[.<qualifier>]/<function>/<rest>;
  * the short form /fn/<service>/<function>/<rest> takes no qualifier.  Names
- * are decoded per segment, so "%2F" in a name cannot forge a separator.
+ * are decoded per segment, so "%2F" in a name cannot forge a separator
+ * (Lambda's FunctionName, one segment, may carry one: "svc%2Ffn").
  */
 #include "gateway/router.h"
 
@@ -123,6 +124,17 @@ void nb_route_parse(const char *path, struct nb_route *r)
     } else if (has_prefix(path, "/api/v1/")) {
         if (!parse_function_op(path + strlen("/api/v1/"), r, 0))
             r->kind = NB_ROUTE_MGMT;
+    } else if (has_prefix(path, "/2015-03-31/functions/")) {
+        /* Lambda's FunctionName is one segment: a name, name:qualifier, an ARN, or S%2FF. */
+        const char *f = path + strlen("/2015-03-31/functions/");
+        const char *slash = strchr(f, '/');
+        if (slash && strcmp(slash, "/invocations") == 0) {
+            r->function = nb_url_decode(f, (size_t)(slash - f), 0);
+            r->kind = r->function && *r->function && strlen(r->function) <= 256 ? NB_ROUTE_LAMBDA
+                                                                                : NB_ROUTE_BAD;
+        } else {
+            r->kind = NB_ROUTE_NOT_FOUND;
+        }
     } else if (has_prefix(path, "/2016-08-15/")) {
         if (!parse_function_op(path + strlen("/2016-08-15/"), r, 1))
             r->kind = NB_ROUTE_MGMT;

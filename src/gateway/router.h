@@ -16,6 +16,7 @@ enum nb_route_kind {
     NB_ROUTE_LOGS,        /* /api/v1/services/S/functions/F/logs */
     NB_ROUTE_INVOCATIONS, /* /api/v1/invocations[/ID]: async invocations (rest = ID or NULL) */
     NB_ROUTE_MGMT,        /* any other /api/v1/ or /2016-08-15/ path */
+    NB_ROUTE_LAMBDA,      /* /2015-03-31/functions/FunctionName/invocations (function = the name) */
     NB_ROUTE_BAD,         /* malformed (bad escape, empty name): 400 */
 };
 

@@ -87,13 +87,28 @@ static void test_api(void **state)
     nb_route_release(&r);
 }
 
+/* Lambda's invoke path: FunctionName is one decoded segment, whatever it holds. */
+static void test_lambda(void **state)
+{
+    (void)state;
+    check("/2015-03-31/functions/hello/invocations", NB_ROUTE_LAMBDA, NULL, NULL, "hello", NULL);
+    check("/2015-03-31/functions/svc%2Fhello/invocations", NB_ROUTE_LAMBDA, NULL, NULL, "svc/hello",
+          NULL);
+    check("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123%3Afunction%3Ahello%3A2/"
+          "invocations",
+          NB_ROUTE_LAMBDA, NULL, NULL, "arn:aws:lambda:us-east-1:123:function:hello:2", NULL);
+    check("/2015-03-31/functions//invocations", NB_ROUTE_BAD, NULL, NULL, NULL, NULL);
+    check("/2015-03-31/functions/a%zz/invocations", NB_ROUTE_BAD, NULL, NULL, NULL, NULL);
+    check("/2015-03-31/functions/hello", NB_ROUTE_NOT_FOUND, NULL, NULL, NULL, NULL);
+    check("/2015-03-31/functions/hello/configuration", NB_ROUTE_NOT_FOUND, NULL, NULL, NULL, NULL);
+    check("/2015-03-31/functions/a/b/invocations", NB_ROUTE_NOT_FOUND, NULL, NULL, NULL, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_proxy),
-        cmocka_unit_test(test_short),
-        cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_api),
+        cmocka_unit_test(test_proxy), cmocka_unit_test(test_short),  cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_api),   cmocka_unit_test(test_lambda),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,278 @@
+/*
+ * lambda.c: AWS Lambda's invoke API (reference/compat-apis.md B.1), so that
+ * the AWS SDKs' Invoke works against nubis:
+ *
+ *   POST /2015-03-31/functions/<FunctionName>/invocations[?Qualifier=Q]
+ *   X-Amz-Invocation-Type: RequestResponse (default) | Event | DryRun
+ *   X-Amz-Log-Type: None | Tail
+ *
+ * FunctionName is "svc/fn" (one path segment: the SDK sends "svc%2Ffn"), or
+ * a bare function name when exactly one service has a function of that
+ * name; either may end in ":qualifier", and may come as an ARN
+ * ("arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]") or as
+ * "<account>:function:<name>[:<qualifier>]".  Requests are signed with SigV4
+ * (auth/sigv4.h) by a nubis access key whose scope allows invoking the
+ * service.  Sync calls answer 200 with the function's result, or 200 with
+ * X-Amz-Function-Error and {"errorType","errorMessage","trace"}; Event
+ * queues an async invocation (202, as FC's async invoke does); DryRun checks
+ * the function and the key (204).  The platform's own errors carry
+ * x-amzn-ErrorType and {"Type","message"}, which the SDKs read.
+ */
+#include "gateway/internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "auth/keys.h"
+#include "auth/sigv4.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/util.h"
+
+#define MAX_CLOCK_SKEW_S (15 * 60)
+
+void nb_gw_lambda_error(struct nb_http_request *req, int status, const char *rid, const char *code,
+                        const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *b = json_pack("{s:s,s:s}", "Type", status >= 500 ? "Service" : "User", "message", "");
+    json_t *m = json_string(msg);
+    json_object_set_new(b, "message", m ? m : json_string("(a message that is not UTF-8)"));
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    struct nb_kv h[2] = {{"x-amzn-ErrorType", code}, {"x-amzn-RequestId", rid}};
+    nb_gw_respond(req, status, rid, h, 2, "application/json", s ? s : "{}", s ? strlen(s) : 2);
+    free(s);
+}
+
+/* The key that signed req with SigV4 (borrowed), or NULL after answering 403. */
+static const struct nb_gw_key *authenticate(struct nb_gateway *gw, struct nb_http_request *req,
+                                            const char *rid)
+{
+    const char *auth = nb_http_header(req, "authorization");
+    if (auth == NULL) {
+        nb_gw_lambda_error(req, 403, rid, "MissingAuthenticationTokenException",
+                           "missing Authentication Token: sign with AWS Signature Version 4 "
+                           "and a nubis access key");
+        return NULL;
+    }
+    struct nb_sigv4_auth a;
+    if (nb_sigv4_parse(auth, &a) < 0) {
+        nb_gw_lambda_error(req, 403, rid, "IncompleteSignatureException",
+                           "the Authorization header is not AWS Signature Version 4 "
+                           "(AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...)");
+        return NULL;
+    }
+    const struct nb_gw_key *key = NULL;
+    const char *date = nb_http_header(req, "x-amz-date");
+    long long t = nb_sigv4_parse_date(date);
+    long long now = (long long)time(NULL);
+    char body_hash[65];
+    nb_sha256_hex(req->body ? req->body : "", req->body_len, body_hash);
+    const char *claimed = nb_http_header(req, "x-amz-content-sha256");
+    const struct nb_gw_key *k = nb_map_get(&gw->keys, a.id);
+    if (k == NULL) {
+        nb_gw_lambda_error(req, 403, rid, "UnrecognizedClientException",
+                           "the security token included in the request is invalid (no access "
+                           "key '%s')",
+                           a.id);
+    } else if (t < 0 || strncmp(date, a.date, 8) != 0) {
+        nb_gw_lambda_error(req, 403, rid, "InvalidSignatureException",
+                           "X-Amz-Date is missing, malformed, or not the Credential's date");
+    } else if (t < now - MAX_CLOCK_SKEW_S || t > now + MAX_CLOCK_SKEW_S) {
+        nb_gw_lambda_error(req, 403, rid, "InvalidSignatureException",
+                           "signature expired: X-Amz-Date is more than 15 minutes away from the "
+                           "server's time");
+    } else if (claimed && strcmp(claimed, body_hash) != 0) {
+        nb_gw_lambda_error(req, 400, rid, "InvalidSignatureException",
+                           "X-Amz-Content-Sha256 is not the body's sha256");
+    } else {
+        char *want = nb_sigv4_signature(&a, k->secret, date, req->method, req->path, req->query,
+                                        req->headers, req->nheaders, body_hash);
+        if (want && nb_secure_equal(want, a.signature, 64))
+            key = k;
+        else
+            nb_gw_lambda_error(req, 403, rid, "InvalidSignatureException",
+                               "the request signature we calculated does not match the signature "
+                               "you provided; check your secret access key and signing method");
+        free(want);
+    }
+    nb_sigv4_release(&a);
+    return key;
+}
+
+/* FunctionName's parts: service (or "" when not named), function, qualifier (or ""). */
+struct lname {
+    char service[130], function[130], qualifier[130];
+};
+
+static int copy_part(char *out, size_t len, const char *s, size_t n)
+{
+    if (n == 0 || n >= len)
+        return -1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static int parse_name(const char *name, struct lname *l)
+{
+    memset(l, 0, sizeof(*l));
+    const char *p = name;
+    if (strncmp(p, "arn:", 4) == 0) {
+        /* arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>] */
+        const char *f = strstr(p, ":function:");
+        const char *svc = strchr(p + 4, ':');
+        if (!f || !svc || strncmp(svc, ":lambda:", 8) != 0)
+            return -1;
+        p = f + strlen(":function:");
+    } else {
+        const char *f = strstr(p, ":function:");
+        if (f) {
+            if (strspn(p, "0123456789") != (size_t)(f - p))
+                return -1; /* <account>:function:<name> */
+            p = f + strlen(":function:");
+        }
+    }
+    const char *colon = strchr(p, ':');
+    size_t n = colon ? (size_t)(colon - p) : strlen(p);
+    if (colon && (strchr(colon + 1, ':') ||
+                  copy_part(l->qualifier, sizeof(l->qualifier), colon + 1, strlen(colon + 1)) < 0))
+        return -1;
+    const char *slash = memchr(p, '/', n);
+    if (slash) {
+        if (copy_part(l->service, sizeof(l->service), p, (size_t)(slash - p)) < 0)
+            return -1;
+        n -= (size_t)(slash - p) + 1;
+        p = slash + 1;
+        if (memchr(p, '/', n))
+            return -1;
+    }
+    return copy_part(l->function, sizeof(l->function), p, n);
+}
+
+/* The only service with a function named l->function: 0, -ENOENT, or -EEXIST (several). */
+static int find_service(struct nb_gateway *gw, struct lname *l)
+{
+    const char *k;
+    void *v;
+    int found = 0;
+    for (size_t i = 0; nb_map_next(&gw->fns, &i, &k, &v);) {
+        const struct nb_fn *fn = v;
+        if (strcmp(fn->name, l->function) != 0)
+            continue;
+        if (found++)
+            return -EEXIST;
+        snprintf(l->service, sizeof(l->service), "%s", fn->service);
+    }
+    return found ? 0 : -ENOENT;
+}
+
+/* The value of query parameter name (decoded into out), or NULL. */
+static const char *query_value(const char *q, const char *name, char *out, size_t len)
+{
+    size_t nl = strlen(name);
+    for (const char *p = q ? q : ""; *p;) {
+        size_t n = strcspn(p, "&");
+        if (n > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            char *v = nb_url_decode(p + nl + 1, n - nl - 1, 0);
+            if (v == NULL || strlen(v) >= len) {
+                free(v);
+                return NULL;
+            }
+            snprintf(out, len, "%s", v);
+            free(v);
+            return out;
+        }
+        p += n + (p[n] == '&');
+    }
+    return NULL;
+}
+
+void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,
+                  const char *rid)
+{
+    if (strcmp(req->method, "POST") != 0) {
+        nb_gw_lambda_error(req, 405, rid, "MethodNotAllowedException",
+                           "use POST to invoke a function");
+        return;
+    }
+    const struct nb_gw_key *key = authenticate(gw, req, rid);
+    if (key == NULL)
+        return;
+    struct lname l;
+    if (parse_name(route->function, &l) < 0) {
+        nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
+                           "FunctionName '%.200s' is not a name, service/name, or function ARN "
+                           "(with an optional :qualifier)",
+                           route->function);
+        return;
+    }
+    char qbuf[130];
+    const char *q = query_value(req->query, "Qualifier", qbuf, sizeof(qbuf));
+    if (q && l.qualifier[0] && strcmp(q, l.qualifier) != 0) {
+        nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
+                           "the qualifier in FunctionName ('%s') and Qualifier ('%s') differ",
+                           l.qualifier, q);
+        return;
+    }
+    if (q)
+        snprintf(l.qualifier, sizeof(l.qualifier), "%s", q);
+    if (!l.service[0]) {
+        int r = find_service(gw, &l);
+        if (r == -EEXIST) {
+            nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
+                               "several services have a function '%s': name it as "
+                               "service/function",
+                               l.function);
+            return;
+        }
+        if (r < 0) {
+            nb_gw_lambda_error(req, 404, rid, "ResourceNotFoundException", "Function not found: %s",
+                               l.function);
+            return;
+        }
+    }
+    if (!nb_scope_allows(key->scope, NB_ACT_INVOKE, l.service)) {
+        nb_gw_lambda_error(req, 403, rid, "AccessDeniedException",
+                           "access key scope '%s' does not allow to invoke service '%s'",
+                           key->scope, l.service);
+        return;
+    }
+    struct nb_gw_miss miss;
+    struct nb_fn *fn = nb_gw_resolve(gw, l.service, l.function, l.qualifier, &miss);
+    if (fn == NULL) {
+        nb_gw_lambda_error(req, 404, rid, "ResourceNotFoundException", "Function not found: %s",
+                           miss.message);
+        return;
+    }
+    const char *type = nb_http_header(req, "x-amz-invocation-type");
+    if (type == NULL || strcmp(type, "RequestResponse") == 0) {
+        if (nb_gw_policy_function(gw, req, fn, NULL, rid) < 0 ||
+            nb_gw_policy_rate(gw, req, fn, rid) < 0)
+            return;
+        const char *lt = nb_http_header(req, "x-amz-log-type");
+        nb_gw_invoke_event(gw, req, fn, rid, lt && strcmp(lt, "Tail") == 0, 1);
+    } else if (strcmp(type, "Event") == 0) {
+        if (nb_gw_policy_function(gw, req, fn, NULL, rid) < 0 ||
+            nb_gw_policy_rate(gw, req, fn, rid) < 0)
+            return;
+        nb_gw_async_enqueue(gw, req, NULL, fn, rid);
+    } else if (strcmp(type, "DryRun") == 0) {
+        struct nb_kv h[1] = {{"x-amzn-RequestId", rid}};
+        nb_gw_respond(req, 204, rid, h, 1, NULL, "", 0);
+    } else {
+        nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
+                           "X-Amz-Invocation-Type '%.100s' is not RequestResponse, Event or DryRun",
+                           type);
+    }
+}

@@ -1,0 +1,151 @@
+"""
+AWS's Lambda client (@aws-sdk/client-lambda 3.999.0, from npm) against
+nubis's Lambda invoke API (POST /2015-03-31/functions/<name>/invocations):
+its SigV4 signature with a nubis access key, sync, Event and DryRun calls, log
+tails, function errors, qualifiers, and the SDK's error names for the
+platform's own errors.  Fails if npm cannot install the SDK (CI reaches the
+npm registry).
+"""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import requests
+
+from conftest import FIXTURES, fixture_files, unique
+
+CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", "/tmp"), "nubis-e2e-cache", "lambdasdk")
+SDK = "@aws-sdk/client-lambda@3.999.0"
+SVC = unique("lam")
+OTHER = unique("lam2")
+FN = unique("echo")
+
+
+@pytest.fixture(scope="module")
+def sdk_dir():
+    if not os.path.isdir(os.path.join(CACHE, "node_modules", "@aws-sdk", "client-lambda")):
+        if not shutil.which("npm"):
+            pytest.fail("npm not installed: the Lambda SDK test needs it")
+        os.makedirs(CACHE, exist_ok=True)
+        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix",
+                            CACHE, SDK], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            pytest.fail("npm install %s failed: %s" % (SDK, r.stderr[-300:]))
+    shutil.copy(os.path.join(FIXTURES, "lambdasdk", "client.js"), CACHE)
+    return CACHE
+
+
+@pytest.fixture(scope="module")
+def fns(nubis):
+    lam = fixture_files("lambdajs")
+    nubis.deploy(SVC, FN, lam, handlerType="lambda", http_trigger=False, timeout=10)
+    nubis.deploy(SVC, "twin", lam, handlerType="lambda", http_trigger=False)
+    nubis.deploy(OTHER, "twin", lam, handlerType="lambda", http_trigger=False)
+    r = nubis.api("POST", "/api/v1/services/%s/versions" % SVC, json_body={"description": "v"})
+    assert r.status_code in (200, 201), r.text
+    return r.json()["versionId"]
+
+
+def invoke(nubis, sdk_dir, *calls, key_id=None, secret=None):
+    r = subprocess.run(["node", os.path.join(sdk_dir, "client.js"), nubis.url, key_id or nubis.key_id,
+                        secret or nubis.secret, json.dumps(calls)],
+                       capture_output=True, text=True, timeout=120, cwd=sdk_dir)
+    assert r.returncode == 0, r.stderr[-800:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert len(out) == len(calls)
+    return out
+
+
+def test_sync_invoke_by_service_and_name(nubis, sdk_dir, fns):
+    a, b = invoke(nubis, sdk_dir,
+                  {"FunctionName": "%s/%s" % (SVC, FN), "Payload": json.dumps({"a": [1, "x"]})},
+                  {"FunctionName": FN, "Payload": "{}"})
+    for r in (a, b):
+        assert r["StatusCode"] == 200 and r["ExecutedVersion"] == "$LATEST", r
+        assert "FunctionError" not in r
+    body = json.loads(a["Payload"])
+    assert body["event"] == {"a": [1, "x"]}
+    assert body["functionName"] == FN
+    assert len(body["requestId"]) == 36
+    assert json.loads(b["Payload"])["event"] == {}
+
+
+def test_log_tail_and_function_error(nubis, sdk_dir, fns):
+    ok, err = invoke(nubis, sdk_dir,
+                     {"FunctionName": "%s/%s" % (SVC, FN), "LogType": "Tail", "Payload": "{}"},
+                     {"FunctionName": "%s/%s" % (SVC, FN), "Payload": json.dumps({"fail": True})})
+    assert "REPORT RequestId: " in ok["LogResult"]
+    assert err["StatusCode"] == 200 and err["FunctionError"] == "Unhandled", err
+    e = json.loads(err["Payload"])
+    assert e["errorType"] == "TypeError"
+    assert e["errorMessage"] == "lambda async failure"
+    assert isinstance(e["trace"], list) and "stackTrace" not in e
+
+
+def test_event_and_dry_run(nubis, sdk_dir, fns):
+    ev, dry = invoke(nubis, sdk_dir,
+                     {"FunctionName": "%s/%s" % (SVC, FN), "InvocationType": "Event",
+                      "Payload": "{}"},
+                     {"FunctionName": "%s/%s" % (SVC, FN), "InvocationType": "DryRun"})
+    assert ev["StatusCode"] == 202, ev
+    assert dry["StatusCode"] == 204, dry
+
+
+def test_qualifiers_and_arns(nubis, sdk_dir, fns):
+    version = fns
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:%s" % FN
+    out = invoke(nubis, sdk_dir,
+                 {"FunctionName": "%s/%s:%s" % (SVC, FN, version), "Payload": "{}"},
+                 {"FunctionName": "%s/%s" % (SVC, FN), "Qualifier": version, "Payload": "{}"},
+                 {"FunctionName": arn + ":$LATEST", "Payload": "{}"},
+                 {"FunctionName": "123456789012:function:%s" % FN, "Payload": "{}"},
+                 {"FunctionName": "%s/%s:%s" % (SVC, FN, version), "Qualifier": "$LATEST"},
+                 {"FunctionName": "%s/%s" % (SVC, FN), "Qualifier": "99"})
+    assert [o.get("ExecutedVersion") for o in out[:4]] == [version, version, "$LATEST", "$LATEST"]
+    assert out[4]["error"] == "InvalidParameterValueException" and out[4]["status"] == 400
+    assert out[5]["error"] == "ResourceNotFoundException" and out[5]["status"] == 404
+
+
+def test_platform_errors_have_the_sdks_names(nubis, sdk_dir, fns):
+    out = invoke(nubis, sdk_dir,
+                 {"FunctionName": "%s/nope" % SVC},
+                 {"FunctionName": unique("nope")},
+                 {"FunctionName": "twin"},
+                 {"FunctionName": "%s/%s" % (SVC, FN), "secret": "wrong"},
+                 {"FunctionName": "%s/%s" % (SVC, FN), "keyId": "NOSUCHKEY"},
+                 {"FunctionName": "%s/%s" % (SVC, FN), "InvocationType": "Bogus"})
+    want = [("ResourceNotFoundException", 404), ("ResourceNotFoundException", 404),
+            ("InvalidParameterValueException", 400), ("InvalidSignatureException", 403),
+            ("UnrecognizedClientException", 403), ("InvalidParameterValueException", 400)]
+    assert [(o.get("error"), o.get("status")) for o in out] == want, out
+    assert "service/function" in out[2]["message"]
+
+
+def test_key_scope_applies(nubis, sdk_dir, fns):
+    r = nubis.api("POST", "/api/v1/keys", json_body={"scope": "service:%s" % OTHER})
+    assert r.status_code in (200, 201), r.text
+    k = r.json()
+    mine, theirs = invoke(nubis, sdk_dir,
+                          {"FunctionName": "%s/twin" % OTHER, "Payload": "{}"},
+                          {"FunctionName": "%s/%s" % (SVC, FN), "Payload": "{}"},
+                          key_id=k["accessKeyId"], secret=k["accessKeySecret"])
+    assert mine["StatusCode"] == 200, mine
+    assert theirs["error"] == "AccessDeniedException" and theirs["status"] == 403, theirs
+
+
+def test_unsigned_and_tampered_requests(nubis, fns):
+    url = "%s/2015-03-31/functions/%s%%2F%s/invocations" % (nubis.url, SVC, FN)
+    r = requests.post(url, data=b"{}", timeout=10)
+    assert r.status_code == 403
+    assert r.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert "message" in r.json()
+    r = requests.post(url, data=b"{}", timeout=10, headers={
+        "Authorization": "AWS4-HMAC-SHA256 Credential=%s/20261126/us-east-1/lambda/aws4_request, "
+                         "SignedHeaders=host;x-amz-date, Signature=%s" % (nubis.key_id, "0" * 64),
+        "X-Amz-Date": "20261126T000000Z"})
+    assert r.status_code == 403
+    assert r.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 405
