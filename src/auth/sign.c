@@ -76,34 +76,20 @@ static int append_query_lines(struct nb_buf *b, const char *query)
     int full = 0;
     size_t cap = 8, n = 0;
     char **items = nb_xmalloc(cap * sizeof(*items));
-    int rc = 0;
-    const char *p = query ? query : "";
-    while (*p) {
-        const char *end = strchr(p, '&');
-        size_t seglen = end ? (size_t)(end - p) : strlen(p);
-        if (seglen > 0) {
-            const char *eq = memchr(p, '=', seglen);
-            size_t klen = eq ? (size_t)(eq - p) : seglen;
-            char *k = nb_url_decode(p, klen, 1);
-            char *v = eq ? nb_url_decode(eq + 1, seglen - klen - 1, 1) : nb_xstrdup("");
-            if (!k || !v) {
-                free(k);
-                free(v);
-                rc = -EINVAL;
-                goto out;
-            }
-            if (n == cap) {
-                cap *= 2;
-                items = nb_xrealloc(items, cap * sizeof(*items));
-            }
-            items[n++] = nb_xasprintf("%s=%s", k, v);
-            free(k);
-            free(v);
+    int rc;
+    size_t pos = 0;
+    char *k, *v;
+    while ((rc = nb_query_next(query, &pos, 1, &k, &v)) > 0) {
+        if (n == cap) {
+            cap *= 2;
+            items = nb_xrealloc(items, cap * sizeof(*items));
         }
-        p += seglen;
-        if (*p == '&')
-            p++;
+        items[n++] = nb_xasprintf("%s=%s", k, v);
+        free(k);
+        free(v);
     }
+    if (rc < 0)
+        goto out;
     qsort(items, n, sizeof(*items), cmp_str);
     full |= nb_buf_appendc(b, '\n') < 0;
     for (size_t i = 0; i < n; i++) {

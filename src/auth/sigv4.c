@@ -141,28 +141,15 @@ static int canonical_query(struct nb_buf *b, const char *query)
     for (const char *c = query; *c; c++)
         cap += *c == '&';
     struct qpair *q = nb_xcalloc(cap, sizeof(*q));
-    size_t n = 0;
-    int rc = 0;
-    for (const char *p = query; *p && rc == 0;) {
-        size_t len = strcspn(p, "&");
-        if (len > 0) {
-            const char *eq = memchr(p, '=', len);
-            size_t klen = eq ? (size_t)(eq - p) : len;
-            char *k = nb_url_decode(p, klen, 0);
-            char *v = eq ? nb_url_decode(eq + 1, len - klen - 1, 0) : nb_xstrdup("");
-            if (!k || !v) {
-                free(k);
-                free(v);
-                rc = -1;
-                break;
-            }
-            q[n].k = nb_url_encode(k, strlen(k));
-            q[n].v = nb_url_encode(v, strlen(v));
-            n++;
-            free(k);
-            free(v);
-        }
-        p += len + (p[len] == '&');
+    size_t n = 0, pos = 0;
+    int rc;
+    char *k, *v;
+    while ((rc = nb_query_next(query, &pos, 0, &k, &v)) > 0) { /* cap: one per '&', plus one */
+        q[n].k = nb_url_encode(k, strlen(k));
+        q[n].v = nb_url_encode(v, strlen(v));
+        n++;
+        free(k);
+        free(v);
     }
     qsort(q, n, sizeof(*q), cmp_qpair);
     for (size_t i = 0; i < n; i++) {

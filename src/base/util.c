@@ -198,6 +198,31 @@ char *nb_url_decode(const char *src, size_t len, int plus_as_space)
     return out;
 }
 
+int nb_query_next(const char *query, size_t *pos, int plus_as_space, char **k, char **v)
+{
+    *k = *v = NULL;
+    const char *p = query ? query + *pos : "";
+    while (*p == '&')
+        p++;
+    if (*p == '\0') {
+        *pos = query ? strlen(query) : 0;
+        return 0;
+    }
+    size_t len = strcspn(p, "&");
+    const char *eq = memchr(p, '=', len);
+    size_t klen = eq ? (size_t)(eq - p) : len;
+    *k = nb_url_decode(p, klen, plus_as_space);
+    *v = eq ? nb_url_decode(eq + 1, len - klen - 1, plus_as_space) : nb_xstrdup("");
+    *pos = (size_t)(p + len - query);
+    if (*k == NULL || *v == NULL) {
+        free(*k);
+        free(*v);
+        *k = *v = NULL;
+        return -EINVAL;
+    }
+    return 1;
+}
+
 char *nb_url_encode(const char *src, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";

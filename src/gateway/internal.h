@@ -179,6 +179,8 @@ struct nb_pool *nb_gw_fn_pool(struct nb_gateway *gw, struct nb_fn *fn);
  */
 void nb_gw_invoke_event(struct nb_gateway *gw, struct nb_http_request *req, struct nb_fn *fn,
                         const char *rid, int tail, int lambda);
+/* The decoded value (cut to fit out) of query parameter name, or NULL. */
+const char *nb_gw_query_param(const char *q, const char *name, char *out, size_t len);
 /* lambda.c: POST /2015-03-31/functions/<FunctionName>/invocations (route->function). */
 void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,
                   const char *rid);

@@ -502,6 +502,25 @@ static const char *dur_ms(const struct nb_invocation *inv, char out[24])
     return out;
 }
 
+/*
+ * Appends to h (at n; returns the new count) the log tail as tail_header
+ * (base64 in *log64, caller frees) and the cold-start headers (init holds
+ * the duration).
+ */
+static size_t tail_and_cold(struct gw_call *c, const char *tail_header, struct nb_kv *h, size_t n,
+                            char **log64, char init[24])
+{
+    if (c->tail.max) {
+        *log64 = nb_base64_encode(c->tail.data ?: "", c->tail.len);
+        h[n++] = (struct nb_kv){tail_header, *log64};
+    }
+    if (c->cold) {
+        h[n++] = (struct nb_kv){"X-Nubis-Cold-Start", "1"};
+        h[n++] = (struct nb_kv){"X-Nubis-Init-Duration", init_ms(&c->inv, init, 24)};
+    }
+    return n;
+}
+
 static void answer_trigger(struct gw_call *c)
 {
     struct nb_invocation *inv = &c->inv;
@@ -553,16 +572,8 @@ static void answer_invoke(struct gw_call *c)
     char mem[16];
     snprintf(mem, sizeof(mem), "%d", nb_invocation_memory_mb(inv));
     h[n++] = (struct nb_kv){"X-Fc-Max-Memory-Usage", mem};
-    char *log64 = NULL;
-    if (c->tail.max) {
-        log64 = nb_base64_encode(c->tail.data ?: "", c->tail.len);
-        h[n++] = (struct nb_kv){"X-Fc-Log-Result", log64};
-    }
-    char init[24];
-    if (c->cold) {
-        h[n++] = (struct nb_kv){"X-Nubis-Cold-Start", "1"};
-        h[n++] = (struct nb_kv){"X-Nubis-Init-Duration", init_ms(inv, init, sizeof(init))};
-    }
+    char *log64 = NULL, init[24];
+    n = tail_and_cold(c, "X-Fc-Log-Result", h, n, &log64, init);
     if (inv->status == NB_INV_OK) {
         nb_gw_respond(c->req, 200, inv->request_id, h, n, "application/octet-stream",
                       inv->result.data ?: "", inv->result.len);
@@ -629,16 +640,8 @@ static void answer_lambda(struct gw_call *c)
     h[n++] = (struct nb_kv){"X-Amz-Executed-Version",
                             strcmp(c->acct.version, "LATEST") ? c->acct.version : "$LATEST"};
     h[n++] = (struct nb_kv){"x-amzn-RequestId", inv->request_id};
-    char *log64 = NULL;
-    if (c->tail.max) {
-        log64 = nb_base64_encode(c->tail.data ?: "", c->tail.len);
-        h[n++] = (struct nb_kv){"X-Amz-Log-Result", log64};
-    }
-    char init[24];
-    if (c->cold) {
-        h[n++] = (struct nb_kv){"X-Nubis-Cold-Start", "1"};
-        h[n++] = (struct nb_kv){"X-Nubis-Init-Duration", init_ms(inv, init, sizeof(init))};
-    }
+    char *log64 = NULL, init[24];
+    n = tail_and_cold(c, "X-Amz-Log-Result", h, n, &log64, init);
     if (inv->status == NB_INV_OK) {
         nb_gw_respond(c->req, 200, inv->request_id, h, n, "application/json",
                       inv->result.data ?: "", inv->result.len);
@@ -810,31 +813,29 @@ void nb_gw_trigger(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     submit(gw, req, fn, c, rid);
 }
 
-static const char *query_param(const char *q, const char *name, char *out, size_t outlen)
+const char *nb_gw_query_param(const char *q, const char *name, char *out, size_t len)
 {
-    size_t nlen = strlen(name);
-    while (*q) {
-        const char *amp = strchr(q, '&');
-        size_t n = amp ? (size_t)(amp - q) : strlen(q);
-        if (n > nlen && strncmp(q, name, nlen) == 0 && q[nlen] == '=') {
-            char *v = nb_url_decode(q + nlen + 1, n - nlen - 1, 1);
-            if (v == NULL)
-                return NULL;
-            snprintf(out, outlen, "%s", v);
-            free(v);
-            return out;
+    size_t pos = 0;
+    char *k, *v;
+    const char *found = NULL;
+    while (!found && nb_query_next(q, &pos, 1, &k, &v) > 0) {
+        if (strcmp(k, name) == 0) {
+            snprintf(out, len, "%s", v); /* cut: a name too long to exist, answered 404 */
+            found = out;
         }
-        q += amp ? n + 1 : n;
+        free(k);
+        free(v);
     }
-    return NULL;
+    return found;
 }
 
 void nb_gw_invoke(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,
                   const char *rid)
 {
     char qbuf[130];
-    const char *q = route->qualifier ? route->qualifier
-                                     : query_param(req->query, "qualifier", qbuf, sizeof(qbuf));
+    const char *q = route->qualifier
+                        ? route->qualifier
+                        : nb_gw_query_param(req->query, "qualifier", qbuf, sizeof(qbuf));
     struct nb_fn *fn = resolve(gw, req, route, q, rid);
     if (fn == NULL)
         return;

@@ -177,27 +177,6 @@ static int find_service(struct nb_gateway *gw, struct lname *l)
     return found ? 0 : -ENOENT;
 }
 
-/* The value of query parameter name (decoded into out), or NULL. */
-static const char *query_value(const char *q, const char *name, char *out, size_t len)
-{
-    size_t nl = strlen(name);
-    for (const char *p = q ? q : ""; *p;) {
-        size_t n = strcspn(p, "&");
-        if (n > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            char *v = nb_url_decode(p + nl + 1, n - nl - 1, 0);
-            if (v == NULL || strlen(v) >= len) {
-                free(v);
-                return NULL;
-            }
-            snprintf(out, len, "%s", v);
-            free(v);
-            return out;
-        }
-        p += n + (p[n] == '&');
-    }
-    return NULL;
-}
-
 void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,
                   const char *rid)
 {
@@ -218,7 +197,7 @@ void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
         return;
     }
     char qbuf[130];
-    const char *q = query_value(req->query, "Qualifier", qbuf, sizeof(qbuf));
+    const char *q = nb_gw_query_param(req->query, "Qualifier", qbuf, sizeof(qbuf));
     if (q && l.qualifier[0] && strcmp(q, l.qualifier) != 0) {
         nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
                            "the qualifier in FunctionName ('%s') and Qualifier ('%s') differ",

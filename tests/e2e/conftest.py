@@ -14,6 +14,7 @@ import hmac
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -312,6 +313,22 @@ def write_tree(root, files):
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
+
+
+def npm_sdk(name, spec, module, script):
+    """A vendor SDK from npm (spec) in the e2e cache's name/ directory, installed once; module is
+    its node_modules path, script a fixtures/ file copied beside it.  Fails without npm."""
+    cache = os.path.join(os.environ.get("XDG_CACHE_HOME", "/tmp"), "nubis-e2e-cache", name)
+    if not os.path.isdir(os.path.join(cache, "node_modules", module)):
+        if not shutil.which("npm"):
+            pytest.fail("npm not installed: the %s test needs it" % spec)
+        os.makedirs(cache, exist_ok=True)
+        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix",
+                            cache, spec], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            pytest.fail("npm install %s failed: %s" % (spec, r.stderr[-300:]))
+    shutil.copy(os.path.join(FIXTURES, script), cache)
+    return cache
 
 
 def unique(prefix):

@@ -6,29 +6,19 @@ Fails if npm cannot install the SDK (CI reaches the npm registry).
 import base64
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 
-from conftest import FIXTURES, make_zip, unique
+from conftest import make_zip, npm_sdk, unique
 
-CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", "/tmp"), "nubis-e2e-cache", "fcsdk")
 SDK = "@alicloud/fc2@2.6.6"
 
 
 @pytest.fixture(scope="module")
 def sdk_dir():
-    if not os.path.isdir(os.path.join(CACHE, "node_modules", "@alicloud", "fc2")):
-        if not shutil.which("npm"):
-            pytest.fail("npm not installed: the FC SDK test needs it")
-        os.makedirs(CACHE, exist_ok=True)
-        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix",
-                            CACHE, SDK], capture_output=True, text=True, timeout=180)
-        if r.returncode != 0:
-            pytest.fail("npm install %s failed: %s" % (SDK, r.stderr[-300:]))
-    shutil.copy(os.path.join(FIXTURES, "fcsdk", "sdk_client.js"), CACHE)
-    return CACHE
+    return npm_sdk("fcsdk", SDK, os.path.join("@alicloud", "fc2"),
+                   os.path.join("fcsdk", "sdk_client.js"))
 
 
 def test_fc_node_sdk(nubis, sdk_dir):

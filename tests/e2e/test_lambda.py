@@ -8,15 +8,13 @@ npm registry).
 """
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 import requests
 
-from conftest import FIXTURES, fixture_files, unique
+from conftest import fixture_files, npm_sdk, unique
 
-CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", "/tmp"), "nubis-e2e-cache", "lambdasdk")
 SDK = "@aws-sdk/client-lambda@3.999.0"
 SVC = unique("lam")
 OTHER = unique("lam2")
@@ -25,16 +23,8 @@ FN = unique("echo")
 
 @pytest.fixture(scope="module")
 def sdk_dir():
-    if not os.path.isdir(os.path.join(CACHE, "node_modules", "@aws-sdk", "client-lambda")):
-        if not shutil.which("npm"):
-            pytest.fail("npm not installed: the Lambda SDK test needs it")
-        os.makedirs(CACHE, exist_ok=True)
-        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix",
-                            CACHE, SDK], capture_output=True, text=True, timeout=300)
-        if r.returncode != 0:
-            pytest.fail("npm install %s failed: %s" % (SDK, r.stderr[-300:]))
-    shutil.copy(os.path.join(FIXTURES, "lambdasdk", "client.js"), CACHE)
-    return CACHE
+    return npm_sdk("lambdasdk", SDK, os.path.join("@aws-sdk", "client-lambda"),
+                   os.path.join("lambdasdk", "client.js"))
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@
 
 #include "auth/sign.h"
 #include "base/alloc.h"
+#include "fuzz_fields.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,27 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 16384)
         return 0;
     char *buf = nb_xstrndup((const char *)data, size);
-    char *field[MAX_FIELDS] = {0};
+    char *field[MAX_FIELDS];
     struct nb_kv headers[MAX_HEADERS];
-    size_t nf = 0, nh = 0;
-    char *p = buf;
-    while (p && nf < MAX_FIELDS) {
-        field[nf++] = p;
-        p = strchr(p, '\n');
-        if (p)
-            *p++ = '\0';
-    }
-    while (p && nh < MAX_HEADERS) {
-        char *line = p;
-        p = strchr(p, '\n');
-        if (p)
-            *p++ = '\0';
-        char *colon = strchr(line, ':');
-        if (!colon)
-            continue;
-        *colon = '\0';
-        headers[nh++] = (struct nb_kv){line, colon + 1};
-    }
+    size_t nh = fuzz_fields(buf, field, MAX_FIELDS, headers, MAX_HEADERS);
 
     char *sts = nb_sign_string_to_sign(field[0], field[1], field[2], field[3], headers, nh,
                                        field[4], field[5]);

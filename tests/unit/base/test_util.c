@@ -2,7 +2,8 @@
  * test_util.c: the hot path's printf-free formatting (base/util.c):
  * nb_fmt_u64 writes what "%llu" writes, nb_copy_cut what "%s" into a
  * bounded buffer writes, nb_fn_key what "%s/%s" writes, and refuses a key
- * that does not fit instead of cutting it.
+ * that does not fit instead of cutting it; nb_query_next walks a query's
+ * decoded pairs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +70,47 @@ static void test_fn_key(void **state)
     assert_string_equal(k, "/");
 }
 
+/* Pairs in order, empty segments skipped, a bare name has the value "", '+' as asked. */
+static void test_query_next(void **state)
+{
+    (void)state;
+    const char *q = "&a=1&&b=x%20y+z&c&=v&d=&";
+    const char *want[][2] = {{"a", "1"}, {"b", "x y z"}, {"c", ""}, {"", "v"}, {"d", ""}};
+    size_t pos = 0, n = 0;
+    char *k, *v;
+    int r;
+    while ((r = nb_query_next(q, &pos, 1, &k, &v)) > 0) {
+        assert_true(n < 5);
+        assert_string_equal(k, want[n][0]);
+        assert_string_equal(v, want[n][1]);
+        n++;
+        free(k);
+        free(v);
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(nb_query_next(q, &pos, 1, &k, &v), 0); /* stays at the end */
+    pos = 0;
+    assert_int_equal(nb_query_next("b=x+y", &pos, 0, &k, &v), 1);
+    assert_string_equal(v, "x+y");
+    free(k);
+    free(v);
+    pos = 0;
+    assert_int_equal(nb_query_next("a=%zz&b=1", &pos, 1, &k, &v), -EINVAL);
+    assert_null(k);
+    assert_null(v);
+    pos = 0;
+    assert_int_equal(nb_query_next(NULL, &pos, 1, &k, &v), 0);
+    assert_int_equal(nb_query_next("", &pos, 1, &k, &v), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fmt_u64),
         cmocka_unit_test(test_copy_cut),
         cmocka_unit_test(test_fn_key),
+        cmocka_unit_test(test_query_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
