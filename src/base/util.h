@@ -55,7 +55,8 @@ char *nb_url_decode(const char *src, size_t len, int plus_as_space);
  * Walks a raw query ("a=1&b=%20&c"): each call decodes the next non-empty
  * "name[=value]" into *k and *v (the caller frees both; a missing value is
  * "") and returns 1; returns 0 at the end and -EINVAL on a malformed escape
- * (*k and *v NULL then).  *pos starts at 0.
+ * (*k and *v NULL then; the next call goes on after that pair).  *pos starts
+ * at 0.
  */
 int nb_query_next(const char *query, size_t *pos, int plus_as_space, char **k, char **v);
 /* Percent-encodes everything but unreserved characters (RFC 3986); caller frees. */

@@ -818,7 +818,10 @@ const char *nb_gw_query_param(const char *q, const char *name, char *out, size_t
     size_t pos = 0;
     char *k, *v;
     const char *found = NULL;
-    while (!found && nb_query_next(q, &pos, 1, &k, &v) > 0) {
+    int r;
+    while (!found && (r = nb_query_next(q, &pos, 1, &k, &v)) != 0) {
+        if (r < 0)
+            continue; /* a malformed pair hides only itself */
         if (strcmp(k, name) == 0) {
             snprintf(out, len, "%s", v); /* cut: a name too long to exist, answered 404 */
             found = out;

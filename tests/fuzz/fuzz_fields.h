@@ -13,7 +13,7 @@
 #include "base/kv.h"
 
 static inline size_t fuzz_fields(char *buf, char **field, size_t nfield, struct nb_kv *headers,
-                          size_t maxh)
+                                 size_t maxh)
 {
     size_t nf = 0, nh = 0;
     char *p = buf;

@@ -99,6 +99,10 @@ static void test_query_next(void **state)
     assert_int_equal(nb_query_next("a=%zz&b=1", &pos, 1, &k, &v), -EINVAL);
     assert_null(k);
     assert_null(v);
+    assert_int_equal(nb_query_next("a=%zz&b=1", &pos, 1, &k, &v), 1); /* past the bad pair */
+    assert_string_equal(k, "b");
+    free(k);
+    free(v);
     pos = 0;
     assert_int_equal(nb_query_next(NULL, &pos, 1, &k, &v), 0);
     assert_int_equal(nb_query_next("", &pos, 1, &k, &v), 0);
