@@ -170,9 +170,6 @@ void nb_gw_invoke(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
 json_t *nb_gw_trigger_http(struct nb_http_request *req, const struct nb_route *route);
 struct nb_pool *nb_gw_fn_pool(struct nb_gateway *gw, struct nb_fn *fn);
 
-/* async.c */
-/* Queues req for fn (route: the HTTP trigger's, NULL for the invoke API); answers 202 when durable.
- */
 /*
  * invoke.c: a synchronous event call of fn (the invoke APIs), with a log
  * tail or not, answered in FC's shape or (lambda) in Lambda's.
@@ -187,8 +184,14 @@ void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
 /* Lambda's error answer: x-amzn-ErrorType: code, {"Type","message"}. */
 void nb_gw_lambda_error(struct nb_http_request *req, int status, const char *rid, const char *code,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* async.c */
+/*
+ * Queues req for fn (route: the HTTP trigger's, NULL for the invoke APIs);
+ * answers 202 when durable, errors in FC's shape or (lambda) in Lambda's.
+ */
 void nb_gw_async_enqueue(struct nb_gateway *gw, struct nb_http_request *req,
-                         const struct nb_route *route, struct nb_fn *fn, const char *rid);
+                         const struct nb_route *route, struct nb_fn *fn, const char *rid,
+                         int lambda);
 /* Follows a function change (timers, async limits); called by nb_gw_apply. */
 void nb_gw_async_apply(struct nb_gateway *gw, const char *service, const char *function,
                        json_t *snapshot);

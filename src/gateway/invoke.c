@@ -798,7 +798,7 @@ void nb_gw_trigger(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     if (async < 0)
         return;
     if (async) {
-        nb_gw_async_enqueue(gw, req, route, fn, rid);
+        nb_gw_async_enqueue(gw, req, route, fn, rid, 0);
         return;
     }
     struct gw_call *c = nb_xcalloc(1, sizeof(*c));
@@ -849,7 +849,7 @@ void nb_gw_invoke(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
     if (async < 0)
         return;
     if (async) {
-        nb_gw_async_enqueue(gw, req, NULL, fn, rid);
+        nb_gw_async_enqueue(gw, req, NULL, fn, rid, 0);
         return;
     }
     const char *lt = nb_http_header(req, "x-fc-log-type");

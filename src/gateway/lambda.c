@@ -245,7 +245,7 @@ void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
         if (nb_gw_policy_function(gw, req, fn, NULL, rid) < 0 ||
             nb_gw_policy_rate(gw, req, fn, rid) < 0)
             return;
-        nb_gw_async_enqueue(gw, req, NULL, fn, rid);
+        nb_gw_async_enqueue(gw, req, NULL, fn, rid, 1);
     } else if (strcmp(type, "DryRun") == 0) {
         struct nb_kv h[1] = {{"x-amzn-RequestId", rid}};
         nb_gw_respond(req, 204, rid, h, 1, NULL, "", 0);

@@ -9,6 +9,7 @@ npm registry).
 import json
 import os
 import subprocess
+import time
 
 import pytest
 import requests
@@ -75,12 +76,24 @@ def test_log_tail_and_function_error(nubis, sdk_dir, fns):
 
 
 def test_event_and_dry_run(nubis, sdk_dir, fns):
-    ev, dry = invoke(nubis, sdk_dir,
-                     {"FunctionName": "%s/%s" % (SVC, FN), "InvocationType": "Event",
-                      "Payload": "{}"},
-                     {"FunctionName": "%s/%s" % (SVC, FN), "InvocationType": "DryRun"})
+    ev, dry, big = invoke(nubis, sdk_dir,
+                          {"FunctionName": "%s/%s" % (SVC, FN), "InvocationType": "Event",
+                           "Payload": "{}"},
+                          {"FunctionName": "%s/%s" % (SVC, FN), "InvocationType": "DryRun"},
+                          {"FunctionName": "%s/%s" % (SVC, FN), "InvocationType": "Event",
+                           "PayloadBytes": 200 * 1024})
     assert ev["StatusCode"] == 202, ev
     assert dry["StatusCode"] == 204, dry
+    assert (big.get("error"), big.get("status")) == ("RequestTooLargeException", 413), big
+    # The queued call runs: its id (x-amzn-RequestId) is an async invocation that succeeds.
+    deadline = time.monotonic() + 15
+    st = None
+    while time.monotonic() < deadline:
+        st = nubis.api("GET", "/api/v1/invocations/%s" % ev["RequestId"]).json()
+        if st.get("state") in ("succeeded", "failed"):
+            break
+        time.sleep(0.05)
+    assert st["state"] == "succeeded" and (st["service"], st["function"]) == (SVC, FN), st
 
 
 def test_qualifiers_and_arns(nubis, sdk_dir, fns):
