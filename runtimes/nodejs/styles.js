@@ -107,7 +107,7 @@ module.exports = function makeStyles(core) {
             logGroupName: lambdaInfo.group,
             logStreamName: lambdaInfo.stream,
             identity: undefined,
-            clientContext: undefined,
+            clientContext: meta.clientContext, /* X-Amz-Client-Context, decoded (Lambda's invoke API) */
             callbackWaitsForEmptyEventLoop: true,
             getRemainingTimeInMillis: () => (deadline ? Math.max(0, deadline - Date.now()) : 0),
             succeed: (v) => finish(null, v),

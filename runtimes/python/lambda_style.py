@@ -50,10 +50,31 @@ def setup(m, code_dir):
     })
 
 
+class _Client:
+    """context.client_context.client: the mobile client's fields, snake_case as Lambda names them."""
+
+    def __init__(self, c):
+        c = c if isinstance(c, dict) else {}
+        self.installation_id = c.get("installation_id")
+        self.app_title = c.get("app_title")
+        self.app_version_name = c.get("app_version_name")
+        self.app_version_code = c.get("app_version_code")
+        self.app_package_name = c.get("app_package_name")
+
+
+class ClientContext:
+    """context.client_context: X-Amz-Client-Context of a Lambda invoke, decoded."""
+
+    def __init__(self, cc):
+        self.client = _Client(cc.get("client"))
+        self.custom = cc.get("custom")
+        self.env = cc.get("env")
+
+
 class LambdaContext:
     """Lambda's Python context object."""
 
-    def __init__(self, inv, shared, deadline_ms):
+    def __init__(self, inv, shared, deadline_ms, client_context=None):
         self.aws_request_id = inv.request_id
         self.function_name = _info["name"]
         self.function_version = _info["version"]
@@ -62,7 +83,7 @@ class LambdaContext:
         self.log_group_name = _info["group"]
         self.log_stream_name = _info["stream"]
         self.identity = None
-        self.client_context = None
+        self.client_context = ClientContext(client_context) if client_context else None
         self._deadline = deadline_ms
 
     def get_remaining_time_in_millis(self):
@@ -79,7 +100,7 @@ def error_body(exc, inv):
 
 
 def run(rt, inv, meta, body):
-    ctx = LambdaContext(inv, rt.shared, meta.get("deadline") or 0)
+    ctx = LambdaContext(inv, rt.shared, meta.get("deadline") or 0, meta.get("clientContext"))
     if meta.get("kind") == "http":
         event = http_event(inv, meta, meta.get("http") or {}, body)
         result = B._await(rt.handler(event, ctx))

@@ -172,10 +172,11 @@ struct nb_pool *nb_gw_fn_pool(struct nb_gateway *gw, struct nb_fn *fn);
 
 /*
  * invoke.c: a synchronous event call of fn (the invoke APIs), with a log
- * tail or not, answered in FC's shape or (lambda) in Lambda's.
+ * tail or not, answered in FC's shape or (lambda) in Lambda's;
+ * client_context (JSON object text or NULL) goes into the INVOKE meta.
  */
 void nb_gw_invoke_event(struct nb_gateway *gw, struct nb_http_request *req, struct nb_fn *fn,
-                        const char *rid, int tail, int lambda);
+                        const char *rid, int tail, int lambda, const char *client_context);
 /* The decoded value (cut to fit out) of query parameter name, or NULL. */
 const char *nb_gw_query_param(const char *q, const char *name, char *out, size_t len);
 /* lambda.c: POST /2015-03-31/functions/<FunctionName>/invocations (route->function). */

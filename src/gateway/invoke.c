@@ -348,10 +348,13 @@ static char *trigger_meta(struct nb_http_request *req, const struct nb_route *ro
     return s ? s : trigger_meta_json(req, route, request_id, timeout_s);
 }
 
-static char *event_meta(const char *request_id, int timeout_s)
+/* client_context: a JSON object (Lambda's X-Amz-Client-Context, decoded), or NULL. */
+static char *event_meta(const char *request_id, int timeout_s, const char *client_context)
 {
-    return nb_xasprintf("{\"requestId\":\"%s\",\"kind\":\"event\",\"deadline\":%lld}", request_id,
-                        (long long)(nb_wall_ms() + timeout_s * 1000LL));
+    return nb_xasprintf("{\"requestId\":\"%s\",\"kind\":\"event\",\"deadline\":%lld%s%s}",
+                        request_id, (long long)(nb_wall_ms() + timeout_s * 1000LL),
+                        client_context ? ",\"clientContext\":" : "",
+                        client_context ? client_context : "");
 }
 
 /* ---- pools ---- */
@@ -594,8 +597,9 @@ static void answer_invoke(struct gw_call *c)
 }
 
 /*
- * A Lambda function error's body: {"errorType","errorMessage","trace"}, from
- * the function's own error (FC's "stackTrace" renamed) or the platform's.
+ * A Lambda function error's body: the function's own error object as its
+ * runtime shaped it (Lambda's Node runtime: "trace", Python: "stackTrace"),
+ * or the platform's {"errorType","errorMessage"}.
  */
 static void lambda_error_body(struct nb_invocation *inv, struct nb_buf *out)
 {
@@ -610,11 +614,6 @@ static void lambda_error_body(struct nb_invocation *inv, struct nb_buf *out)
         json_object_set_new(e, "errorMessage", m ? m : json_string("(an error that is not UTF-8)"));
     }
     nb_buf_release(&fc);
-    json_t *st = json_object_get(e, "stackTrace");
-    if (st && !json_object_get(e, "trace")) {
-        json_object_set(e, "trace", st);
-        json_object_del(e, "stackTrace");
-    }
     if (!json_object_get(e, "errorType"))
         json_object_set_new(e, "errorType",
                             json_string(inv->status == NB_INV_TIMEOUT       ? "Sandbox.Timedout"
@@ -853,16 +852,16 @@ void nb_gw_invoke(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
         return;
     }
     const char *lt = nb_http_header(req, "x-fc-log-type");
-    nb_gw_invoke_event(gw, req, fn, rid, lt && strcasecmp(lt, "Tail") == 0, 0);
+    nb_gw_invoke_event(gw, req, fn, rid, lt && strcasecmp(lt, "Tail") == 0, 0, NULL);
 }
 
 void nb_gw_invoke_event(struct nb_gateway *gw, struct nb_http_request *req, struct nb_fn *fn,
-                        const char *rid, int tail, int lambda)
+                        const char *rid, int tail, int lambda, const char *client_context)
 {
     struct gw_call *c = nb_xcalloc(1, sizeof(*c));
     c->inv.kind = NB_INV_EVENT;
     c->lambda = lambda;
-    c->meta = event_meta(rid, fn->timeout_s);
+    c->meta = event_meta(rid, fn->timeout_s, client_context);
     if (tail) {
         nb_buf_init(&c->tail, LOG_TAIL_BYTES);
         c->inv.log_tail = &c->tail;

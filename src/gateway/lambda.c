@@ -13,7 +13,7 @@
  * "<account>:function:<name>[:<qualifier>]".  Requests are signed with SigV4
  * (auth/sigv4.h) by a nubis access key whose scope allows invoking the
  * service.  Sync calls answer 200 with the function's result, or 200 with
- * X-Amz-Function-Error and {"errorType","errorMessage","trace"}; Event
+ * X-Amz-Function-Error and the error as the function's runtime shaped it; Event
  * queues an async invocation (202, as FC's async invoke does); DryRun checks
  * the function and the key (204).  The platform's own errors carry
  * x-amzn-ErrorType and {"Type","message"}, which the SDKs read.
@@ -108,6 +108,38 @@ static const struct nb_gw_key *authenticate(struct nb_gateway *gw, struct nb_htt
     }
     nb_sigv4_release(&a);
     return key;
+}
+
+#define CLIENT_CONTEXT_MAX 3583 /* Lambda's limit, in base64 characters */
+
+/*
+ * X-Amz-Client-Context, decoded: compact JSON object text (caller frees),
+ * NULL without the header; 0, or -1 after answering 400.
+ */
+static int client_context(struct nb_http_request *req, const char *rid, char **out)
+{
+    *out = NULL;
+    const char *h = nb_http_header(req, "x-amz-client-context");
+    if (h == NULL)
+        return 0;
+    size_t n = 0;
+    unsigned char *raw =
+        strlen(h) <= CLIENT_CONTEXT_MAX ? nb_base64_decode(h, strlen(h), &n) : NULL;
+    json_t *j = raw ? json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free(raw);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
+                           "Client context must be a valid Base64-encoded JSON object of at most "
+                           "%d characters",
+                           CLIENT_CONTEXT_MAX);
+        return -1;
+    }
+    *out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (*out == NULL)
+        nb_gw_lambda_error(req, 500, rid, "ServiceException", "out of memory");
+    return *out ? 0 : -1;
 }
 
 /* FunctionName's parts: service (or "" when not named), function, qualifier (or ""). */
@@ -239,8 +271,12 @@ void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
         if (nb_gw_policy_function(gw, req, fn, NULL, rid) < 0 ||
             nb_gw_policy_rate(gw, req, fn, rid) < 0)
             return;
+        char *cc;
+        if (client_context(req, rid, &cc) < 0)
+            return;
         const char *lt = nb_http_header(req, "x-amz-log-type");
-        nb_gw_invoke_event(gw, req, fn, rid, lt && strcmp(lt, "Tail") == 0, 1);
+        nb_gw_invoke_event(gw, req, fn, rid, lt && strcmp(lt, "Tail") == 0, 1, cc);
+        free(cc);
     } else if (strcmp(type, "Event") == 0) {
         if (nb_gw_policy_function(gw, req, fn, NULL, rid) < 0 ||
             nb_gw_policy_rate(gw, req, fn, rid) < 0)

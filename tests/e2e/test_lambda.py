@@ -6,6 +6,7 @@ tails, function errors, qualifiers, and the SDK's error names for the
 platform's own errors.  Fails if npm cannot install the SDK (CI reaches the
 npm registry).
 """
+import base64
 import json
 import os
 import subprocess
@@ -34,6 +35,8 @@ def fns(nubis):
     nubis.deploy(SVC, FN, lam, handlerType="lambda", http_trigger=False, timeout=10)
     nubis.deploy(SVC, "twin", lam, handlerType="lambda", http_trigger=False)
     nubis.deploy(OTHER, "twin", lam, handlerType="lambda", http_trigger=False)
+    nubis.deploy(SVC, "py", fixture_files("pylambda"), runtime="python3",
+                 handler="lambda_function.lambda_handler", handlerType="lambda", http_trigger=False)
     r = nubis.api("POST", "/api/v1/services/%s/versions" % SVC, json_body={"description": "v"})
     assert r.status_code in (200, 201), r.text
     return r.json()["versionId"]
@@ -63,16 +66,40 @@ def test_sync_invoke_by_service_and_name(nubis, sdk_dir, fns):
     assert json.loads(b["Payload"])["event"] == {}
 
 
+def test_client_context_reaches_the_function(nubis, sdk_dir, fns):
+    cc = {"client": {"installation_id": "inst-1", "app_title": "t"}, "custom": {"k": [1, "v"]},
+          "env": {"locale": "en"}}
+    cc64 = base64.b64encode(json.dumps(cc).encode()).decode()
+    node, py, none, bad = invoke(
+        nubis, sdk_dir,
+        {"FunctionName": "%s/%s" % (SVC, FN), "ClientContext": cc64, "Payload": "{}"},
+        {"FunctionName": "%s/py" % SVC, "ClientContext": cc64, "Payload": "{}"},
+        {"FunctionName": "%s/py" % SVC, "Payload": "{}"},
+        {"FunctionName": "%s/%s" % (SVC, FN), "ClientContext": "bm90IGpzb24=", "Payload": "{}"})
+    assert json.loads(node["Payload"])["clientContext"] == cc, node
+    assert json.loads(py["Payload"])["clientContext"] == {"installation_id": "inst-1",
+                                                         "custom": {"k": [1, "v"]},
+                                                         "env": {"locale": "en"}}, py
+    assert json.loads(none["Payload"])["clientContext"] is None
+    assert (bad.get("error"), bad.get("status")) == ("InvalidParameterValueException", 400), bad
+
+
 def test_log_tail_and_function_error(nubis, sdk_dir, fns):
-    ok, err = invoke(nubis, sdk_dir,
-                     {"FunctionName": "%s/%s" % (SVC, FN), "LogType": "Tail", "Payload": "{}"},
-                     {"FunctionName": "%s/%s" % (SVC, FN), "Payload": json.dumps({"fail": True})})
+    ok, err, pyerr = invoke(
+        nubis, sdk_dir,
+        {"FunctionName": "%s/%s" % (SVC, FN), "LogType": "Tail", "Payload": "{}"},
+        {"FunctionName": "%s/%s" % (SVC, FN), "Payload": json.dumps({"fail": True})},
+        {"FunctionName": "%s/py" % SVC, "Payload": json.dumps({"fail": True})})
     assert "REPORT RequestId: " in ok["LogResult"]
     assert err["StatusCode"] == 200 and err["FunctionError"] == "Unhandled", err
     e = json.loads(err["Payload"])
     assert e["errorType"] == "TypeError"
     assert e["errorMessage"] == "lambda async failure"
     assert isinstance(e["trace"], list) and "stackTrace" not in e
+    # Each runtime's own shape: Lambda's Python runtime says "stackTrace".
+    assert pyerr["FunctionError"] == "Unhandled", pyerr
+    e = json.loads(pyerr["Payload"])
+    assert e["errorType"] == "ZeroDivisionError" and isinstance(e["stackTrace"], list), e
 
 
 def test_event_and_dry_run(nubis, sdk_dir, fns):
