@@ -192,15 +192,20 @@ static int parse_name(const char *name, struct lname *l)
     return copy_part(l->function, sizeof(l->function), p, n);
 }
 
-/* The only service with a function named l->function: 0, -ENOENT, or -EEXIST (several). */
-static int find_service(struct nb_gateway *gw, struct lname *l)
+/*
+ * The only service, among those scope may invoke, with a function named
+ * l->function: 0, -ENOENT, or -EEXIST (several).  Services out of the key's
+ * scope are not looked at, so their functions' names do not show.
+ */
+static int find_service(struct nb_gateway *gw, const char *scope, struct lname *l)
 {
     const char *k;
     void *v;
     int found = 0;
     for (size_t i = 0; nb_map_next(&gw->fns, &i, &k, &v);) {
         const struct nb_fn *fn = v;
-        if (strcmp(fn->name, l->function) != 0)
+        if (strcmp(fn->name, l->function) != 0 ||
+            !nb_scope_allows(scope, NB_ACT_INVOKE, fn->service))
             continue;
         if (found++)
             return -EEXIST;
@@ -239,7 +244,7 @@ void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
     if (q)
         snprintf(l.qualifier, sizeof(l.qualifier), "%s", q);
     if (!l.service[0]) {
-        int r = find_service(gw, &l);
+        int r = find_service(gw, key->scope, &l);
         if (r == -EEXIST) {
             nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
                                "several services have a function '%s': name it as "

@@ -157,12 +157,17 @@ def test_key_scope_applies(nubis, sdk_dir, fns):
     r = nubis.api("POST", "/api/v1/keys", json_body={"scope": "service:%s" % OTHER})
     assert r.status_code in (200, 201), r.text
     k = r.json()
-    mine, theirs = invoke(nubis, sdk_dir,
-                          {"FunctionName": "%s/twin" % OTHER, "Payload": "{}"},
-                          {"FunctionName": "%s/%s" % (SVC, FN), "Payload": "{}"},
-                          key_id=k["accessKeyId"], secret=k["accessKeySecret"])
-    assert mine["StatusCode"] == 200, mine
+    mine, bare, theirs, hidden = invoke(
+        nubis, sdk_dir,
+        {"FunctionName": "%s/twin" % OTHER, "Payload": "{}"},
+        {"FunctionName": "twin", "Payload": "{}"},  # two services have it; the key sees one
+        {"FunctionName": "%s/%s" % (SVC, FN), "Payload": "{}"},
+        {"FunctionName": FN, "Payload": "{}"},
+        key_id=k["accessKeyId"], secret=k["accessKeySecret"])
+    assert mine["StatusCode"] == 200 and bare["StatusCode"] == 200, (mine, bare)
     assert theirs["error"] == "AccessDeniedException" and theirs["status"] == 403, theirs
+    assert (hidden["error"], hidden["status"]) == ("ResourceNotFoundException", 404), hidden
+    assert SVC not in hidden["message"]
 
 
 def test_unsigned_and_tampered_requests(nubis, fns):
