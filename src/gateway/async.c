@@ -119,7 +119,6 @@ static void set_bytes(json_t *obj, const char *key, const void *data, size_t len
 struct enq {
     struct nb_gateway *gw;
     struct nb_http_request *req;
-    int lambda; /* answers in Lambda's shape (lambda.c) */
     char rid[40];
 };
 
@@ -127,12 +126,9 @@ static void on_enqueued(int status, const char *id, void *arg)
 {
     struct enq *e = arg;
     (void)id;
-    struct nb_kv h[1] = {{"x-amzn-RequestId", e->rid}};
+    struct nb_kv h[1] = {{"x-amzn-RequestId", e->rid}}; /* Lambda's Event: the id */
     if (status == 0)
-        nb_gw_respond(e->req, 202, e->rid, h, e->lambda, NULL, "", 0);
-    else if (e->lambda)
-        nb_gw_lambda_error(e->req, 500, e->rid, "ServiceException",
-                           "the invocation could not be queued: %s", nb_errno_name(-status));
+        nb_gw_respond(e->req, 202, e->rid, h, nb_gw_lambda_path(e->req) ? 1 : 0, NULL, "", 0);
     else
         nb_gw_error(e->req, 500, e->rid, "InternalServerError",
                     "the invocation could not be queued: %s", nb_errno_name(-status));
@@ -152,28 +148,18 @@ static int valid_callback_url(const char *u)
 }
 
 void nb_gw_async_enqueue(struct nb_gateway *gw, struct nb_http_request *req,
-                         const struct nb_route *route, struct nb_fn *fn, const char *rid,
-                         int lambda)
+                         const struct nb_route *route, struct nb_fn *fn, const char *rid)
 {
     struct nb_gw_async *a = gw->async;
     if (a == NULL || a->stopping) {
-        if (lambda)
-            nb_gw_lambda_error(req, 503, rid, "ServiceException",
-                               "async invocations are not accepted now (the platform is stopping)");
-        else
-            nb_gw_error(req, 503, rid, "ServiceUnavailable",
-                        "async invocations are not accepted now (the platform is stopping)");
+        nb_gw_error(req, 503, rid, "ServiceUnavailable",
+                    "async invocations are not accepted now (the platform is stopping)");
         return;
     }
     if (req->body_len > NB_ASYNC_MAX_PAYLOAD) {
-        if (lambda)
-            nb_gw_lambda_error(req, 413, rid, "RequestTooLargeException",
-                               "an Event invocation's payload must be at most %u bytes, got %zu",
-                               NB_ASYNC_MAX_PAYLOAD, req->body_len);
-        else
-            nb_gw_error(req, 413, rid, "EntityTooLarge",
-                        "an async invocation's payload must be at most %u bytes, got %zu",
-                        NB_ASYNC_MAX_PAYLOAD, req->body_len);
+        nb_gw_error(req, 413, rid, "EntityTooLarge",
+                    "an async invocation's payload must be at most %u bytes, got %zu",
+                    NB_ASYNC_MAX_PAYLOAD, req->body_len);
         return;
     }
     json_t *meta = json_pack("{s:s}", "source", route ? "http" : "invoke");
@@ -195,7 +181,6 @@ void nb_gw_async_enqueue(struct nb_gateway *gw, struct nb_http_request *req,
     struct enq *e = nb_xcalloc(1, sizeof(*e));
     e->gw = gw;
     e->req = req;
-    e->lambda = lambda;
     snprintf(e->rid, sizeof(e->rid), "%s", rid);
     struct nb_queue_item it = {
         .id = rid,

@@ -281,6 +281,26 @@ void nb_gw_respond(struct nb_http_request *req, int status, const char *request_
     nb_http_respond(req, status, h, n, body, len);
 }
 
+int nb_gw_lambda_path(const struct nb_http_request *req)
+{
+    return strncmp(req->path, "/2015-03-31/", 12) == 0;
+}
+
+void nb_gw_error_h(struct nb_http_request *req, int status, const char *request_id,
+                   const struct nb_kv *extra, size_t nextra, const char *code, const char *msg)
+{
+    if (nb_gw_lambda_path(req)) { /* Lambda's API: its error shape */
+        nb_gw_lambda_answer_error(req, status, request_id, extra, nextra, code, msg);
+        return;
+    }
+    struct nb_buf body;
+    nb_buf_init(&body, 1 << 16);
+    nb_api_error_body(&body, code, msg);
+    nb_gw_respond(req, status, request_id, extra, nextra, "application/json", body.data ?: "",
+                  body.len);
+    nb_buf_release(&body);
+}
+
 void nb_gw_error(struct nb_http_request *req, int status, const char *request_id, const char *code,
                  const char *fmt, ...)
 {
@@ -289,11 +309,7 @@ void nb_gw_error(struct nb_http_request *req, int status, const char *request_id
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    struct nb_buf body;
-    nb_buf_init(&body, 1 << 16);
-    nb_api_error_body(&body, code, msg);
-    nb_gw_respond(req, status, request_id, NULL, 0, "application/json", body.data ?: "", body.len);
-    nb_buf_release(&body);
+    nb_gw_error_h(req, status, request_id, NULL, 0, code, msg);
 }
 
 void nb_gateway_on_error(struct nb_http_request *req, int status, const char *code,

@@ -144,6 +144,11 @@ void nb_gw_respond(struct nb_http_request *req, int status, const char *request_
                    const void *body, size_t len);
 void nb_gw_error(struct nb_http_request *req, int status, const char *request_id, const char *code,
                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* 1 for Lambda's API (/2015-03-31/), whose answers and errors have their own shape. */
+int nb_gw_lambda_path(const struct nb_http_request *req);
+/* nb_gw_error with extra headers and a formatted message. */
+void nb_gw_error_h(struct nb_http_request *req, int status, const char *request_id,
+                   const struct nb_kv *extra, size_t nextra, const char *code, const char *msg);
 /* 0 if req is signed by a known key; else answers the request (401/403) and returns -1. */
 int nb_gw_authenticate(struct nb_gateway *gw, struct nb_http_request *req, const char *request_id);
 /* An access key as the gateway holds it (policy.c keeps the map's values). */
@@ -182,17 +187,21 @@ const char *nb_gw_query_param(const char *q, const char *name, char *out, size_t
 /* lambda.c: POST /2015-03-31/functions/<FunctionName>/invocations (route->function). */
 void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_route *route,
                   const char *rid);
-/* Lambda's error answer: x-amzn-ErrorType: code, {"Type","message"}. */
-void nb_gw_lambda_error(struct nb_http_request *req, int status, const char *rid, const char *code,
-                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/*
+ * Lambda's error answer: x-amzn-ErrorType: code (the platform's FC codes
+ * translated: AccessDenied -> AccessDeniedException, ...), {"Type","message"},
+ * plus extra headers.  nb_gw_error answers this way on /2015-03-31/ paths.
+ */
+void nb_gw_lambda_answer_error(struct nb_http_request *req, int status, const char *rid,
+                               const struct nb_kv *extra, size_t nextra, const char *code,
+                               const char *msg);
 /* async.c */
 /*
  * Queues req for fn (route: the HTTP trigger's, NULL for the invoke APIs);
- * answers 202 when durable, errors in FC's shape or (lambda) in Lambda's.
+ * answers 202 when durable.
  */
 void nb_gw_async_enqueue(struct nb_gateway *gw, struct nb_http_request *req,
-                         const struct nb_route *route, struct nb_fn *fn, const char *rid,
-                         int lambda);
+                         const struct nb_route *route, struct nb_fn *fn, const char *rid);
 /* Follows a function change (timers, async limits); called by nb_gw_apply. */
 void nb_gw_async_apply(struct nb_gateway *gw, const char *service, const char *function,
                        json_t *snapshot);

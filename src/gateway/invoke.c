@@ -631,7 +631,7 @@ static void answer_lambda(struct gw_call *c)
 {
     struct nb_invocation *inv = &c->inv;
     if (inv->status == NB_INV_CANCELLED) {
-        nb_gw_lambda_error(c->req, 503, inv->request_id, "ServiceException", "%s", inv->error);
+        nb_gw_error(c->req, 503, inv->request_id, "ServiceUnavailable", "%s", inv->error);
         return;
     }
     struct nb_kv h[8];
@@ -664,14 +664,9 @@ static void call_done(struct nb_invocation *inv, void *arg)
         inv->end_ns = nb_now_ns();
     if (inv->status == NB_INV_THROTTLED) { /* waited too long in the queue: like a full queue */
         nb_gw_count_throttle(gw, c->acct.service, c->acct.function);
-        if (c->lambda)
-            nb_gw_lambda_error(c->req, 429, inv->request_id, "TooManyRequestsException",
-                               "function '%s/%s' has too many requests waiting (%s)",
-                               c->acct.service, c->acct.function, inv->error);
-        else
-            nb_gw_error(c->req, 429, inv->request_id, "ResourceExhausted",
-                        "function '%s/%s' has too many requests waiting; try again later (%s)",
-                        c->acct.service, c->acct.function, inv->error);
+        nb_gw_error(c->req, 429, inv->request_id, "ResourceExhausted",
+                    "function '%s/%s' has too many requests waiting; try again later (%s)",
+                    c->acct.service, c->acct.function, inv->error);
         call_free(c);
         return;
     }
@@ -730,12 +725,8 @@ static void submit(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     c->acct.cold = c->cold;
     if (r < 0) {
         nb_gw_count_throttle(gw, fn->service, fn->name);
-        if (c->lambda)
-            nb_gw_lambda_error(req, 429, rid, "TooManyRequestsException",
-                               "function '%s' has too many requests waiting", fn->key);
-        else
-            nb_gw_error(req, 429, rid, "ResourceExhausted",
-                        "function '%s' has too many requests waiting; try again later", fn->key);
+        nb_gw_error(req, 429, rid, "ResourceExhausted",
+                    "function '%s' has too many requests waiting; try again later", fn->key);
         call_free(c);
     }
 }
@@ -797,7 +788,7 @@ void nb_gw_trigger(struct nb_gateway *gw, struct nb_http_request *req, struct nb
     if (async < 0)
         return;
     if (async) {
-        nb_gw_async_enqueue(gw, req, route, fn, rid, 0);
+        nb_gw_async_enqueue(gw, req, route, fn, rid);
         return;
     }
     struct gw_call *c = nb_xcalloc(1, sizeof(*c));
@@ -848,7 +839,7 @@ void nb_gw_invoke(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
     if (async < 0)
         return;
     if (async) {
-        nb_gw_async_enqueue(gw, req, NULL, fn, rid, 0);
+        nb_gw_async_enqueue(gw, req, NULL, fn, rid);
         return;
     }
     const char *lt = nb_http_header(req, "x-fc-log-type");

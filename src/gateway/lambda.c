@@ -15,12 +15,13 @@
  * service.  Sync calls answer 200 with the function's result, or 200 with
  * X-Amz-Function-Error and the error as the function's runtime shaped it; Event
  * queues an async invocation (202, as FC's async invoke does); DryRun checks
- * the function and the key (204).  The platform's own errors carry
- * x-amzn-ErrorType and {"Type","message"}, which the SDKs read.
+ * the function and the key (204).  The platform's own errors on this path
+ * (nb_gw_error: policy refusals, throttling, body limits too) carry
+ * x-amzn-ErrorType and {"Type","message"}, which the SDKs read, with FC's
+ * codes translated (ResourceThrottled -> TooManyRequestsException, ...).
  */
 #include "gateway/internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,21 +37,43 @@
 
 #define MAX_CLOCK_SKEW_S (15 * 60)
 
-void nb_gw_lambda_error(struct nb_http_request *req, int status, const char *rid, const char *code,
-                        const char *fmt, ...)
+/* The platform's error codes (FC's) as Lambda names them; others get "Exception" appended. */
+static const char *const lambda_codes[][2] = {
+    {"AccessDenied", "AccessDeniedException"},
+    {"ResourceThrottled", "TooManyRequestsException"},
+    {"ResourceExhausted", "TooManyRequestsException"},
+    {"EntityTooLarge", "RequestTooLargeException"},
+    {"InvalidArgument", "InvalidParameterValueException"},
+    {"PathNotSupported", "ResourceNotFoundException"},
+    {"ServiceUnavailable", "ServiceException"},
+    {"InternalServerError", "ServiceException"},
+};
+
+void nb_gw_lambda_answer_error(struct nb_http_request *req, int status, const char *rid,
+                               const struct nb_kv *extra, size_t nextra, const char *code,
+                               const char *msg)
 {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    char named[96];
+    size_t cl = strlen(code);
+    if (cl < 9 || strcmp(code + cl - 9, "Exception") != 0) {
+        const char *to = NULL;
+        for (size_t i = 0; i < sizeof(lambda_codes) / sizeof(lambda_codes[0]) && !to; i++)
+            if (strcmp(code, lambda_codes[i][0]) == 0)
+                to = lambda_codes[i][1];
+        if (to == NULL)
+            snprintf(named, sizeof(named), "%.80sException", code);
+        code = to ? to : named;
+    }
     json_t *b = json_pack("{s:s,s:s}", "Type", status >= 500 ? "Service" : "User", "message", "");
     json_t *m = json_string(msg);
     json_object_set_new(b, "message", m ? m : json_string("(a message that is not UTF-8)"));
     char *s = json_dumps(b, JSON_COMPACT);
     json_decref(b);
-    struct nb_kv h[2] = {{"x-amzn-ErrorType", code}, {"x-amzn-RequestId", rid}};
-    nb_gw_respond(req, status, rid, h, 2, "application/json", s ? s : "{}", s ? strlen(s) : 2);
+    struct nb_kv h[8] = {{"x-amzn-ErrorType", code}, {"x-amzn-RequestId", rid}};
+    size_t n = 2;
+    for (size_t i = 0; i < nextra && n < sizeof(h) / sizeof(h[0]); i++)
+        h[n++] = extra[i];
+    nb_gw_respond(req, status, rid, h, n, "application/json", s ? s : "{}", s ? strlen(s) : 2);
     free(s);
 }
 
@@ -60,16 +83,16 @@ static const struct nb_gw_key *authenticate(struct nb_gateway *gw, struct nb_htt
 {
     const char *auth = nb_http_header(req, "authorization");
     if (auth == NULL) {
-        nb_gw_lambda_error(req, 403, rid, "MissingAuthenticationTokenException",
-                           "missing Authentication Token: sign with AWS Signature Version 4 "
-                           "and a nubis access key");
+        nb_gw_error(req, 403, rid, "MissingAuthenticationTokenException",
+                    "missing Authentication Token: sign with AWS Signature Version 4 "
+                    "and a nubis access key");
         return NULL;
     }
     struct nb_sigv4_auth a;
     if (nb_sigv4_parse(auth, &a) < 0) {
-        nb_gw_lambda_error(req, 403, rid, "IncompleteSignatureException",
-                           "the Authorization header is not AWS Signature Version 4 "
-                           "(AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...)");
+        nb_gw_error(req, 403, rid, "IncompleteSignatureException",
+                    "the Authorization header is not AWS Signature Version 4 "
+                    "(AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...)");
         return NULL;
     }
     const struct nb_gw_key *key = NULL;
@@ -81,29 +104,29 @@ static const struct nb_gw_key *authenticate(struct nb_gateway *gw, struct nb_htt
     const char *claimed = nb_http_header(req, "x-amz-content-sha256");
     const struct nb_gw_key *k = nb_map_get(&gw->keys, a.id);
     if (k == NULL) {
-        nb_gw_lambda_error(req, 403, rid, "UnrecognizedClientException",
-                           "the security token included in the request is invalid (no access "
-                           "key '%s')",
-                           a.id);
+        nb_gw_error(req, 403, rid, "UnrecognizedClientException",
+                    "the security token included in the request is invalid (no access "
+                    "key '%s')",
+                    a.id);
     } else if (t < 0 || strncmp(date, a.date, 8) != 0) {
-        nb_gw_lambda_error(req, 403, rid, "InvalidSignatureException",
-                           "X-Amz-Date is missing, malformed, or not the Credential's date");
+        nb_gw_error(req, 403, rid, "InvalidSignatureException",
+                    "X-Amz-Date is missing, malformed, or not the Credential's date");
     } else if (t < now - MAX_CLOCK_SKEW_S || t > now + MAX_CLOCK_SKEW_S) {
-        nb_gw_lambda_error(req, 403, rid, "InvalidSignatureException",
-                           "signature expired: X-Amz-Date is more than 15 minutes away from the "
-                           "server's time");
+        nb_gw_error(req, 403, rid, "InvalidSignatureException",
+                    "signature expired: X-Amz-Date is more than 15 minutes away from the "
+                    "server's time");
     } else if (claimed && strcmp(claimed, body_hash) != 0) {
-        nb_gw_lambda_error(req, 400, rid, "InvalidSignatureException",
-                           "X-Amz-Content-Sha256 is not the body's sha256");
+        nb_gw_error(req, 400, rid, "InvalidSignatureException",
+                    "X-Amz-Content-Sha256 is not the body's sha256");
     } else {
         char *want = nb_sigv4_signature(&a, k->secret, date, req->method, req->path, req->query,
                                         req->headers, req->nheaders, body_hash);
         if (want && nb_secure_equal(want, a.signature, 64))
             key = k;
         else
-            nb_gw_lambda_error(req, 403, rid, "InvalidSignatureException",
-                               "the request signature we calculated does not match the signature "
-                               "you provided; check your secret access key and signing method");
+            nb_gw_error(req, 403, rid, "InvalidSignatureException",
+                        "the request signature we calculated does not match the signature "
+                        "you provided; check your secret access key and signing method");
         free(want);
     }
     nb_sigv4_release(&a);
@@ -129,16 +152,16 @@ static int client_context(struct nb_http_request *req, const char *rid, char **o
     free(raw);
     if (!json_is_object(j)) {
         json_decref(j);
-        nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
-                           "Client context must be a valid Base64-encoded JSON object of at most "
-                           "%d characters",
-                           CLIENT_CONTEXT_MAX);
+        nb_gw_error(req, 400, rid, "InvalidParameterValueException",
+                    "Client context must be a valid Base64-encoded JSON object of at most "
+                    "%d characters",
+                    CLIENT_CONTEXT_MAX);
         return -1;
     }
     *out = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (*out == NULL)
-        nb_gw_lambda_error(req, 500, rid, "ServiceException", "out of memory");
+        nb_gw_error(req, 500, rid, "ServiceException", "out of memory");
     return *out ? 0 : -1;
 }
 
@@ -218,8 +241,7 @@ void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
                   const char *rid)
 {
     if (strcmp(req->method, "POST") != 0) {
-        nb_gw_lambda_error(req, 405, rid, "MethodNotAllowedException",
-                           "use POST to invoke a function");
+        nb_gw_error(req, 405, rid, "MethodNotAllowedException", "use POST to invoke a function");
         return;
     }
     const struct nb_gw_key *key = authenticate(gw, req, rid);
@@ -227,18 +249,18 @@ void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
         return;
     struct lname l;
     if (parse_name(route->function, &l) < 0) {
-        nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
-                           "FunctionName '%.200s' is not a name, service/name, or function ARN "
-                           "(with an optional :qualifier)",
-                           route->function);
+        nb_gw_error(req, 400, rid, "InvalidParameterValueException",
+                    "FunctionName '%.200s' is not a name, service/name, or function ARN "
+                    "(with an optional :qualifier)",
+                    route->function);
         return;
     }
     char qbuf[130];
     const char *q = nb_gw_query_param(req->query, "Qualifier", qbuf, sizeof(qbuf));
     if (q && l.qualifier[0] && strcmp(q, l.qualifier) != 0) {
-        nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
-                           "the qualifier in FunctionName ('%s') and Qualifier ('%s') differ",
-                           l.qualifier, q);
+        nb_gw_error(req, 400, rid, "InvalidParameterValueException",
+                    "the qualifier in FunctionName ('%s') and Qualifier ('%s') differ", l.qualifier,
+                    q);
         return;
     }
     if (q)
@@ -246,29 +268,29 @@ void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
     if (!l.service[0]) {
         int r = find_service(gw, key->scope, &l);
         if (r == -EEXIST) {
-            nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
-                               "several services have a function '%s': name it as "
-                               "service/function",
-                               l.function);
+            nb_gw_error(req, 400, rid, "InvalidParameterValueException",
+                        "several services have a function '%s': name it as "
+                        "service/function",
+                        l.function);
             return;
         }
         if (r < 0) {
-            nb_gw_lambda_error(req, 404, rid, "ResourceNotFoundException", "Function not found: %s",
-                               l.function);
+            nb_gw_error(req, 404, rid, "ResourceNotFoundException", "Function not found: %s",
+                        l.function);
             return;
         }
     }
     if (!nb_scope_allows(key->scope, NB_ACT_INVOKE, l.service)) {
-        nb_gw_lambda_error(req, 403, rid, "AccessDeniedException",
-                           "access key scope '%s' does not allow to invoke service '%s'",
-                           key->scope, l.service);
+        nb_gw_error(req, 403, rid, "AccessDeniedException",
+                    "access key scope '%s' does not allow to invoke service '%s'", key->scope,
+                    l.service);
         return;
     }
     struct nb_gw_miss miss;
     struct nb_fn *fn = nb_gw_resolve(gw, l.service, l.function, l.qualifier, &miss);
     if (fn == NULL) {
-        nb_gw_lambda_error(req, 404, rid, "ResourceNotFoundException", "Function not found: %s",
-                           miss.message);
+        nb_gw_error(req, 404, rid, "ResourceNotFoundException", "Function not found: %s",
+                    miss.message);
         return;
     }
     const char *type = nb_http_header(req, "x-amz-invocation-type");
@@ -286,13 +308,12 @@ void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
         if (nb_gw_policy_function(gw, req, fn, NULL, rid) < 0 ||
             nb_gw_policy_rate(gw, req, fn, rid) < 0)
             return;
-        nb_gw_async_enqueue(gw, req, NULL, fn, rid, 1);
+        nb_gw_async_enqueue(gw, req, NULL, fn, rid);
     } else if (strcmp(type, "DryRun") == 0) {
         struct nb_kv h[1] = {{"x-amzn-RequestId", rid}};
         nb_gw_respond(req, 204, rid, h, 1, NULL, "", 0);
     } else {
-        nb_gw_lambda_error(req, 400, rid, "InvalidParameterValueException",
-                           "X-Amz-Invocation-Type '%.100s' is not RequestResponse, Event or DryRun",
-                           type);
+        nb_gw_error(req, 400, rid, "InvalidParameterValueException",
+                    "X-Amz-Invocation-Type '%.100s' is not RequestResponse, Event or DryRun", type);
     }
 }

@@ -164,19 +164,15 @@ static void throttled(struct nb_gw_policy *p, struct nb_http_request *req, const
     if ((double)secs < wait_s)
         secs++;
     snprintf(retry, sizeof(retry), "%ld", secs < 1 ? 1 : secs);
-    struct nb_buf body;
-    nb_buf_init(&body, 4096);
     char msg[512];
     snprintf(msg, sizeof(msg), "rate limit exceeded for %s; retry after %s s", what, retry);
-    nb_api_error_body(&body, "ResourceThrottled", msg);
     struct nb_kv h[] = {{"Retry-After", retry}};
     /* a client that keeps sending while refused waits longer each time before
      * its next request is read, so refusals cannot crowd out other clients;
      * not a trusted proxy, whose connection carries other clients' requests */
     if (!peer_is_proxy(p, req))
         nb_http_hold(req);
-    nb_gw_respond(req, 429, rid, h, 1, "application/json", body.data ?: "", body.len);
-    nb_buf_release(&body);
+    nb_gw_error_h(req, 429, rid, h, 1, "ResourceThrottled", msg);
 }
 
 static int take(struct nb_map *m, const char *key, const struct nb_rate *r, double *wait,

@@ -35,6 +35,8 @@ def fns(nubis):
     nubis.deploy(SVC, FN, lam, handlerType="lambda", http_trigger=False, timeout=10)
     nubis.deploy(SVC, "twin", lam, handlerType="lambda", http_trigger=False)
     nubis.deploy(OTHER, "twin", lam, handlerType="lambda", http_trigger=False)
+    nubis.deploy(SVC, "slow", lam, handlerType="lambda", http_trigger=False,
+                 rateLimit={"qps": 1, "burst": 1})
     nubis.deploy(SVC, "py", fixture_files("pylambda"), runtime="python3",
                  handler="lambda_function.lambda_handler", handlerType="lambda", http_trigger=False)
     r = nubis.api("POST", "/api/v1/services/%s/versions" % SVC, json_body={"description": "v"})
@@ -151,6 +153,16 @@ def test_platform_errors_have_the_sdks_names(nubis, sdk_dir, fns):
             ("UnrecognizedClientException", 403), ("InvalidParameterValueException", 400)]
     assert [(o.get("error"), o.get("status")) for o in out] == want, out
     assert "service/function" in out[2]["message"]
+
+
+def test_gateway_refusals_have_lambdas_shape(nubis, sdk_dir, fns):
+    """The gateway's own refusals (here its rate limit) reach the SDK by Lambda's names."""
+    out = invoke(nubis, sdk_dir, *[{"FunctionName": "%s/slow" % SVC, "Payload": "{}"}] * 3)
+    assert out[0]["StatusCode"] == 200, out
+    refused = [o for o in out if "error" in o]
+    assert refused, out
+    assert all((o["error"], o["status"]) == ("TooManyRequestsException", 429) for o in refused), out
+    assert all("rate limit" in o["message"] for o in refused), out
 
 
 def test_key_scope_applies(nubis, sdk_dir, fns):
