@@ -233,12 +233,7 @@ char *nb_sigv4_signature(const struct nb_sigv4_auth *a, const char *secret, cons
     explicit_bzero(m, sizeof(m));
     free(k0);
     nb_buf_release(&sts);
-    static const char hex[] = "0123456789abcdef";
     char *out = nb_xmalloc(65);
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[k[i] >> 4];
-        out[2 * i + 1] = hex[k[i] & 15];
-    }
-    out[64] = '\0';
+    nb_hex(k, sizeof(k), out);
     return out;
 }

@@ -103,12 +103,22 @@ unsigned char *nb_base64_decode(const char *s, size_t slen, size_t *outlen)
     return out;
 }
 
+void nb_hex(const void *data, size_t len, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *b = data;
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
 void nb_sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256(data, len, md);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    nb_hex(md, sizeof(md), out);
 }
 
 void nb_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,

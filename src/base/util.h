@@ -37,6 +37,8 @@ char *nb_base64_encode(const void *data, size_t len);
 /* Returns the decoded bytes (caller frees) and their length, or NULL if not valid base64. */
 unsigned char *nb_base64_decode(const char *s, size_t slen, size_t *outlen);
 
+/* data as 2 * len lowercase hex chars plus NUL into out. */
+void nb_hex(const void *data, size_t len, char *out);
 /* sha256 of data as 64 lowercase hex chars plus NUL. */
 void nb_sha256_hex(const void *data, size_t len, char out[65]);
 /* HMAC-SHA256; out receives 32 bytes. */

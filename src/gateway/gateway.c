@@ -18,8 +18,6 @@
 #include "base/util.h"
 #include "sched/sched.h"
 
-#define MAX_CLOCK_SKEW_S (15 * 60)
-
 struct nb_gateway *nb_gateway_new(uv_loop_t *loop, struct nb_sched *sched, struct nb_logstore *logs,
                                   struct nb_api *api, const struct nb_gateway_config *cfg)
 {
@@ -359,7 +357,7 @@ int nb_gw_authenticate_key(struct nb_gateway *gw, struct nb_http_request *req,
     const char *date = nb_http_header(req, "date");
     long long t = date ? nb_sign_parse_date(date) : -1;
     long long now = (long long)time(NULL);
-    if (t < 0 || t < now - MAX_CLOCK_SKEW_S || t > now + MAX_CLOCK_SKEW_S) {
+    if (t < 0 || t < now - NB_GW_MAX_CLOCK_SKEW_S || t > now + NB_GW_MAX_CLOCK_SKEW_S) {
         nb_gw_error(req, 403, request_id, "SignatureNotMatch",
                     date ? "the Date header is more than 15 minutes away from the server's time"
                          : "missing Date header");

@@ -144,6 +144,8 @@ void nb_gw_respond(struct nb_http_request *req, int status, const char *request_
                    const void *body, size_t len);
 void nb_gw_error(struct nb_http_request *req, int status, const char *request_id, const char *code,
                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Clock skew a signed request's date may have, either way (FC's Date, SigV4's X-Amz-Date). */
+#define NB_GW_MAX_CLOCK_SKEW_S (15 * 60)
 /* 1 for Lambda's API (/2015-03-31/), whose answers and errors have their own shape. */
 int nb_gw_lambda_path(const struct nb_http_request *req);
 /* nb_gw_error with extra headers and a formatted message. */
@@ -177,11 +179,12 @@ struct nb_pool *nb_gw_fn_pool(struct nb_gateway *gw, struct nb_fn *fn);
 
 /*
  * invoke.c: a synchronous event call of fn (the invoke APIs), with a log
- * tail or not, answered in FC's shape or (lambda) in Lambda's;
- * client_context (JSON object text or NULL) goes into the INVOKE meta.
+ * tail or not, answered in the shape of the API req called (FC's or
+ * Lambda's, nb_gw_lambda_path); client_context (JSON object text or NULL)
+ * goes into the INVOKE meta.
  */
 void nb_gw_invoke_event(struct nb_gateway *gw, struct nb_http_request *req, struct nb_fn *fn,
-                        const char *rid, int tail, int lambda, const char *client_context);
+                        const char *rid, int tail, const char *client_context);
 /* The decoded value (cut to fit out) of query parameter name, or NULL. */
 const char *nb_gw_query_param(const char *q, const char *name, char *out, size_t len);
 /* lambda.c: POST /2015-03-31/functions/<FunctionName>/invocations (route->function). */

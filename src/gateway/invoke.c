@@ -28,7 +28,6 @@ struct gw_call {
     struct nb_gateway *gw;
     struct nb_http_request *req;
     int is_trigger;
-    int lambda; /* answered in Lambda's shape (lambda.c) */
     int timeout_s;
     int cold;
     char *meta;
@@ -656,6 +655,17 @@ static void answer_lambda(struct gw_call *c)
     free(log64);
 }
 
+/* The answer in the shape of the API that was called: trigger, Lambda's, FC's invoke. */
+static void answer(struct gw_call *c)
+{
+    if (c->is_trigger)
+        answer_trigger(c);
+    else if (nb_gw_lambda_path(c->req))
+        answer_lambda(c);
+    else
+        answer_invoke(c);
+}
+
 static void call_done(struct nb_invocation *inv, void *arg)
 {
     struct gw_call *c = arg;
@@ -674,17 +684,9 @@ static void call_done(struct nb_invocation *inv, void *arg)
         nb_info("gateway", "%s: %s (%s)", inv->request_id, status_names[inv->status], inv->error);
     if (c->tail.max) { /* the REPORT line goes into the log tail header: account first */
         nb_gw_account(gw, &c->acct, inv, &c->tail);
-        if (c->lambda)
-            answer_lambda(c);
-        else
-            answer_invoke(c);
+        answer(c);
     } else { /* answer first: the accounting's log write is off the caller's path */
-        if (c->is_trigger)
-            answer_trigger(c);
-        else if (c->lambda)
-            answer_lambda(c);
-        else
-            answer_invoke(c);
+        answer(c);
         nb_gw_account(gw, &c->acct, inv, NULL);
     }
     call_free(c);
@@ -843,15 +845,14 @@ void nb_gw_invoke(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
         return;
     }
     const char *lt = nb_http_header(req, "x-fc-log-type");
-    nb_gw_invoke_event(gw, req, fn, rid, lt && strcasecmp(lt, "Tail") == 0, 0, NULL);
+    nb_gw_invoke_event(gw, req, fn, rid, lt && strcasecmp(lt, "Tail") == 0, NULL);
 }
 
 void nb_gw_invoke_event(struct nb_gateway *gw, struct nb_http_request *req, struct nb_fn *fn,
-                        const char *rid, int tail, int lambda, const char *client_context)
+                        const char *rid, int tail, const char *client_context)
 {
     struct gw_call *c = nb_xcalloc(1, sizeof(*c));
     c->inv.kind = NB_INV_EVENT;
-    c->lambda = lambda;
     c->meta = event_meta(rid, fn->timeout_s, client_context);
     if (tail) {
         nb_buf_init(&c->tail, LOG_TAIL_BYTES);

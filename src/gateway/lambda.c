@@ -28,14 +28,10 @@
 #include <strings.h>
 #include <time.h>
 
-#include "api/api.h"
 #include "auth/keys.h"
 #include "auth/sigv4.h"
 #include "base/alloc.h"
-#include "base/buf.h"
 #include "base/util.h"
-
-#define MAX_CLOCK_SKEW_S (15 * 60)
 
 /* The platform's error codes (FC's) as Lambda names them; others get "Exception" appended. */
 static const char *const lambda_codes[][2] = {
@@ -99,9 +95,6 @@ static const struct nb_gw_key *authenticate(struct nb_gateway *gw, struct nb_htt
     const char *date = nb_http_header(req, "x-amz-date");
     long long t = nb_sigv4_parse_date(date);
     long long now = (long long)time(NULL);
-    char body_hash[65];
-    nb_sha256_hex(req->body ? req->body : "", req->body_len, body_hash);
-    const char *claimed = nb_http_header(req, "x-amz-content-sha256");
     const struct nb_gw_key *k = nb_map_get(&gw->keys, a.id);
     if (k == NULL) {
         nb_gw_error(req, 403, rid, "UnrecognizedClientException",
@@ -111,17 +104,23 @@ static const struct nb_gw_key *authenticate(struct nb_gateway *gw, struct nb_htt
     } else if (t < 0 || strncmp(date, a.date, 8) != 0) {
         nb_gw_error(req, 403, rid, "InvalidSignatureException",
                     "X-Amz-Date is missing, malformed, or not the Credential's date");
-    } else if (t < now - MAX_CLOCK_SKEW_S || t > now + MAX_CLOCK_SKEW_S) {
+    } else if (t < now - NB_GW_MAX_CLOCK_SKEW_S || t > now + NB_GW_MAX_CLOCK_SKEW_S) {
         nb_gw_error(req, 403, rid, "InvalidSignatureException",
                     "signature expired: X-Amz-Date is more than 15 minutes away from the "
                     "server's time");
-    } else if (claimed && strcmp(claimed, body_hash) != 0) {
-        nb_gw_error(req, 400, rid, "InvalidSignatureException",
-                    "X-Amz-Content-Sha256 is not the body's sha256");
     } else {
-        char *want = nb_sigv4_signature(&a, k->secret, date, req->method, req->path, req->query,
-                                        req->headers, req->nheaders, body_hash);
-        if (want && nb_secure_equal(want, a.signature, 64))
+        /* The body is hashed only for a request that got this far. */
+        char body_hash[65];
+        nb_sha256_hex(req->body ? req->body : "", req->body_len, body_hash);
+        const char *claimed = nb_http_header(req, "x-amz-content-sha256");
+        int lies = claimed && strcmp(claimed, body_hash) != 0;
+        char *want = lies ? NULL
+                          : nb_sigv4_signature(&a, k->secret, date, req->method, req->path,
+                                               req->query, req->headers, req->nheaders, body_hash);
+        if (lies)
+            nb_gw_error(req, 400, rid, "InvalidSignatureException",
+                        "X-Amz-Content-Sha256 is not the body's sha256");
+        else if (want && nb_secure_equal(want, a.signature, 64))
             key = k;
         else
             nb_gw_error(req, 403, rid, "InvalidSignatureException",
@@ -302,7 +301,7 @@ void nb_gw_lambda(struct nb_gateway *gw, struct nb_http_request *req, struct nb_
         if (client_context(req, rid, &cc) < 0)
             return;
         const char *lt = nb_http_header(req, "x-amz-log-type");
-        nb_gw_invoke_event(gw, req, fn, rid, lt && strcmp(lt, "Tail") == 0, 1, cc);
+        nb_gw_invoke_event(gw, req, fn, rid, lt && strcmp(lt, "Tail") == 0, cc);
         free(cc);
     } else if (strcmp(type, "Event") == 0) {
         if (nb_gw_policy_function(gw, req, fn, NULL, rid) < 0 ||

@@ -194,5 +194,14 @@ def test_unsigned_and_tampered_requests(nubis, fns):
         "X-Amz-Date": "20261126T000000Z"})
     assert r.status_code == 403
     assert r.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    now = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    r = requests.post(url, data=b"{}", timeout=10, headers={
+        "Authorization": "AWS4-HMAC-SHA256 Credential=%s/%s/us-east-1/lambda/aws4_request, "
+                         "SignedHeaders=host;x-amz-date, Signature=%s"
+                         % (nubis.key_id, now[:8], "0" * 64),
+        "X-Amz-Date": now, "X-Amz-Content-Sha256": "0" * 64})  # not the body's hash
+    assert r.status_code == 400
+    assert r.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
+    assert "Sha256" in r.json()["message"]
     r = requests.get(url, timeout=10)
     assert r.status_code == 405
